@@ -9,7 +9,9 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 )
 
 // Info describes a stored object.
@@ -99,4 +101,39 @@ func ReadAll(ctx context.Context, be Backend, name string) ([]byte, error) {
 		return err
 	})
 	return buf, err
+}
+
+// CheckName returns an error marked Permanent unless name is a valid object name: non-empty,
+// slash-separated, relative, without empty, "." or ".." segments, backslashes or NUL bytes.
+// Every backend checks names with it, so that all backends accept the same names.
+func CheckName(name string) error {
+	if name == "" {
+		return Permanent(errors.New("invalid object name: empty"))
+	}
+	if strings.ContainsAny(name, "\\\x00") {
+		return Permanent(fmt.Errorf("invalid object name %q: backslash or NUL byte", name))
+	}
+	for seg := range strings.SplitSeq(name, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return Permanent(fmt.Errorf("invalid object name %q: empty, \".\" or \"..\" segment", name))
+		}
+	}
+	return nil
+}
+
+// CheckRange validates a Load range against an object of the given size and returns the number of
+// bytes to read. length 0 means to the end of the object. A negative offset or length, or a range
+// that ends beyond the object, is an error marked Permanent.
+func CheckRange(offset, length, size int64) (int64, error) {
+	if offset < 0 || length < 0 {
+		return 0, Permanent(fmt.Errorf("invalid range: offset %d, length %d", offset, length))
+	}
+	if offset > size || length > size-offset {
+		return 0, Permanent(fmt.Errorf("range (offset %d, length %d) beyond end of object of %d bytes",
+			offset, length, size))
+	}
+	if length == 0 {
+		return size - offset, nil
+	}
+	return length, nil
 }

@@ -1,0 +1,195 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// packer collects stored blobs into packs and uploads them, a bounded number at a time. Blobs it
+// holds can be read back before they are indexed, so a writer sees its own nodes.
+type packer struct {
+	r       *Repo
+	ctx     context.Context
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	cur     [2]*packBuf // by BlobType
+	pending map[ID]pendingBlob
+	done    []indexPack // uploaded, not yet in an index object
+	err     error
+	stats   PointStats
+	indexed atomic.Int64 // packs put into index objects
+}
+
+type packBuf struct {
+	typ     BlobType
+	data    []byte
+	entries []packEntry
+}
+
+type pendingBlob struct {
+	buf   *packBuf
+	entry packEntry
+}
+
+// checkpointPacks is how many uploaded packs make the packer write an index object before commit,
+// so that an interrupted writer's data stays known and a retry need not upload it again.
+const checkpointPacks = 32
+
+func newPacker(ctx context.Context, r *Repo) *packer {
+	return &packer{r: r, ctx: ctx, sem: make(chan struct{}, r.opts.Uploads), pending: map[ID]pendingBlob{}}
+}
+
+// has reports whether blob id is stored or about to be.
+func (p *packer) has(id ID) bool {
+	if p.r.index.Has(id) {
+		return true
+	}
+	p.mu.Lock()
+	_, ok := p.pending[id]
+	p.mu.Unlock()
+	return ok
+}
+
+// add stores blob id with plaintext plain unless it is stored already; it reports whether it added.
+func (p *packer) add(id ID, typ BlobType, plain []byte) (bool, error) {
+	if p.has(id) {
+		return false, nil
+	}
+	stored := p.r.codec.seal(nil, id, plain, true)
+	p.mu.Lock()
+	if p.err != nil {
+		err := p.err
+		p.mu.Unlock()
+		return false, err
+	}
+	if _, ok := p.pending[id]; ok || p.r.index.Has(id) {
+		p.mu.Unlock()
+		return false, nil
+	}
+	buf := p.cur[typ]
+	if buf == nil {
+		buf = &packBuf{typ: typ, data: make([]byte, 0, p.r.opts.PackSize+maxBlobBytes+4096)}
+		p.cur[typ] = buf
+	}
+	e := packEntry{Type: typ, ID: id, Offset: uint32(len(buf.data)), Length: uint32(len(stored)), RawLength: uint32(len(plain))}
+	buf.data = append(buf.data, stored...)
+	buf.entries = append(buf.entries, e)
+	p.pending[id] = pendingBlob{buf: buf, entry: e}
+	if typ == DataBlob {
+		p.stats.DataBlobs++
+		p.stats.DataBytes += int64(len(stored))
+	} else {
+		p.stats.TreeBlobs++
+		p.stats.TreeBytes += int64(len(stored))
+	}
+	full := len(buf.data) >= p.r.opts.PackSize
+	if full {
+		p.cur[typ] = nil
+	}
+	p.mu.Unlock()
+	if full {
+		p.upload(buf)
+	}
+	return true, nil
+}
+
+// read returns the plaintext of a blob this packer holds and has not indexed yet.
+func (p *packer) read(id ID) ([]byte, bool, error) {
+	p.mu.Lock()
+	pb, ok := p.pending[id]
+	var stored []byte
+	if ok {
+		stored = pb.buf.data[pb.entry.Offset : pb.entry.Offset+pb.entry.Length]
+	}
+	p.mu.Unlock()
+	if !ok {
+		return nil, false, nil
+	}
+	plain, err := p.r.codec.open(nil, id, stored, int(pb.entry.RawLength))
+	return plain, true, err
+}
+
+func (p *packer) upload(buf *packBuf) {
+	select {
+	case p.sem <- struct{}{}:
+	case <-p.ctx.Done():
+		p.fail(p.ctx.Err())
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer func() { <-p.sem; p.wg.Done() }()
+		data := sealPackTail(p.r.keys, buf.data, buf.entries)
+		id := ID(sha256.Sum256(data))
+		if err := putBytes(p.ctx, p.r.be, packName(id), data); err != nil {
+			p.fail(fmt.Errorf("upload pack %s: %w", id.Short(), err))
+			return
+		}
+		p.r.index.addPack(id, buf.entries)
+		p.mu.Lock()
+		for _, e := range buf.entries {
+			delete(p.pending, e.ID)
+		}
+		p.done = append(p.done, indexPack{ID: id, Blobs: buf.entries})
+		p.stats.Packs++
+		var batch []indexPack
+		if len(p.done) >= checkpointPacks {
+			batch, p.done = p.done, nil
+		}
+		p.mu.Unlock()
+		if batch != nil {
+			if _, err := p.r.writeIndex(p.ctx, &indexFile{Packs: batch}); err != nil {
+				p.fail(err)
+				return
+			}
+			p.indexed.Add(int64(len(batch)))
+		}
+	}()
+}
+
+func (p *packer) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+}
+
+// flush uploads the open packs, waits for every upload and writes an index object for the packs
+// not indexed yet. After it returns nil, every blob added is durable and indexed.
+func (p *packer) flush() error {
+	p.mu.Lock()
+	bufs := []*packBuf{}
+	for t, b := range p.cur {
+		if b != nil && len(b.entries) > 0 {
+			bufs = append(bufs, b)
+		}
+		p.cur[t] = nil
+	}
+	p.mu.Unlock()
+	for _, b := range bufs {
+		p.upload(b)
+	}
+	p.wg.Wait()
+	p.mu.Lock()
+	err, batch := p.err, p.done
+	p.done = nil
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if len(batch) > 0 {
+		if _, err := p.r.writeIndex(p.ctx, &indexFile{Packs: batch}); err != nil {
+			return err
+		}
+		p.indexed.Add(int64(len(batch)))
+	}
+	return nil
+}
+
+// wait waits for uploads in flight, for abort.
+func (p *packer) wait() { p.wg.Wait() }
