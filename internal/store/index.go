@@ -127,6 +127,13 @@ func newIndex() *Index {
 	return &Index{packNum: map[ID]uint32{}, blobs: map[ID]indexEntry{}}
 }
 
+// reset forgets every blob.
+func (ix *Index) reset() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.packs, ix.packNum, ix.blobs = nil, map[ID]uint32{}, map[ID]indexEntry{}
+}
+
 // addPack records a pack's blobs. A blob already known keeps its first location.
 func (ix *Index) addPack(pack ID, entries []packEntry) {
 	ix.mu.Lock()

@@ -22,6 +22,7 @@ type packer struct {
 	err     error
 	stats   PointStats
 	indexed atomic.Int64 // packs put into index objects
+	force   bool         // store blobs even when the index knows them (repack)
 }
 
 type packBuf struct {
@@ -45,7 +46,7 @@ func newPacker(ctx context.Context, r *Repo) *packer {
 
 // has reports whether blob id is stored or about to be.
 func (p *packer) has(id ID) bool {
-	if p.r.index.Has(id) {
+	if !p.force && p.r.index.Has(id) {
 		return true
 	}
 	p.mu.Lock()
@@ -66,7 +67,7 @@ func (p *packer) add(id ID, typ BlobType, plain []byte) (bool, error) {
 		p.mu.Unlock()
 		return false, err
 	}
-	if _, ok := p.pending[id]; ok || p.r.index.Has(id) {
+	if _, ok := p.pending[id]; ok || (!p.force && p.r.index.Has(id)) {
 		p.mu.Unlock()
 		return false, nil
 	}

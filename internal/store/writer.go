@@ -51,7 +51,7 @@ func (r *Repo) NewWriter(ctx context.Context, machine string, parent *Point, dis
 	if parent != nil && parent.Machine != machine {
 		return nil, fmt.Errorf("parent point %s belongs to machine %q, not %q", parent.ID, parent.Machine, machine)
 	}
-	lock, err := r.Lock(ctx, LockWrite)
+	lock, err := r.Session(ctx, LockWrite)
 	if err != nil {
 		return nil, err
 	}

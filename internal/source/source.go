@@ -1,0 +1,166 @@
+// Package source reads the disks osr protects: disk image files and block devices. It knows where a
+// sparse file has data (SEEK_DATA/SEEK_HOLE), so holes are neither read nor sent.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+)
+
+// Disk is an open source disk.
+type Disk struct {
+	f    *os.File
+	size int64
+	path string
+}
+
+// Open opens a disk image file or a block device for reading.
+func Open(path string) (*Disk, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s is a directory, not a disk", path)
+	}
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("size of %s: %w", path, err)
+	}
+	return &Disk{f: f, size: size, path: path}, nil
+}
+
+// Size returns the disk's size in bytes.
+func (d *Disk) Size() int64 { return d.size }
+
+// Path returns the path it was opened with.
+func (d *Disk) Path() string { return d.path }
+
+// Close closes the disk.
+func (d *Disk) Close() error { return d.f.Close() }
+
+// ReadAt reads from the disk.
+func (d *Disk) ReadAt(p []byte, off int64) (int, error) { return d.f.ReadAt(p, off) }
+
+// Ranges calls fn for consecutive ranges covering the disk, each either data (may hold non-zero
+// bytes) or a hole (reads as zeros). Where the file system cannot tell, the whole disk is data.
+func (d *Disk) Ranges(fn func(off, length int64, data bool) error) error {
+	fd := int(d.f.Fd())
+	off := int64(0)
+	for off < d.size {
+		start, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) { // no data after off
+			return fn(off, d.size-off, false)
+		}
+		if err != nil { // no SEEK_DATA support: all data
+			return fn(off, d.size-off, true)
+		}
+		start = min(start, d.size)
+		if start > off {
+			if err := fn(off, start-off, false); err != nil {
+				return err
+			}
+		}
+		end, err := unix.Seek(fd, start, unix.SEEK_HOLE)
+		if err != nil {
+			end = d.size
+		}
+		end = min(end, d.size)
+		if end > start {
+			if err := fn(start, end-start, true); err != nil {
+				return err
+			}
+		}
+		off = end
+	}
+	return nil
+}
+
+// Target receives a disk's content.
+type Target interface {
+	WriteAt(p []byte, off int64) (int, error)
+	ZeroRange(off, length int64) error
+}
+
+// CopyOptions tune CopyTo.
+type CopyOptions struct {
+	Workers   int               // parallel readers; default 2
+	ChunkSize int               // bytes per read, a multiple of 128 KiB; default 1 MiB
+	Progress  func(bytes int64) // bytes of disk done
+	// SkipHoles leaves holes alone instead of zeroing them in the target: right for a target that
+	// starts empty.
+	SkipHoles bool
+}
+
+// CopyTo reads the whole disk into t, chunk by chunk in parallel; holes are zeroed in t (or skipped
+// with SkipHoles) without being read.
+func CopyTo(ctx context.Context, d *Disk, t Target, opts CopyOptions) error {
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = 1 << 20
+	}
+	chunk := int64(opts.ChunkSize)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Workers)
+	bufs := make(chan []byte, opts.Workers)
+	for i := 0; i < opts.Workers; i++ {
+		bufs <- make([]byte, chunk)
+	}
+	progress := func(n int64) {
+		if opts.Progress != nil {
+			opts.Progress(n)
+		}
+	}
+	err := d.Ranges(func(off, length int64, data bool) error {
+		if !data {
+			if !opts.SkipHoles {
+				if err := t.ZeroRange(off, length); err != nil {
+					return err
+				}
+			}
+			progress(length)
+			return nil
+		}
+		// Read in chunks aligned to chunk boundaries, so whole leaves reach the target.
+		for pos := off; pos < off+length; {
+			end := min((pos/chunk+1)*chunk, off+length)
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			buf := <-bufs
+			g.Go(func() error {
+				defer func() { bufs <- buf }()
+				p := buf[:end-pos]
+				if _, err := d.f.ReadAt(p, pos); err != nil && !(errors.Is(err, io.EOF)) {
+					return fmt.Errorf("read %s at %d: %w", d.path, pos, err)
+				}
+				if _, err := t.WriteAt(p, pos); err != nil {
+					return err
+				}
+				progress(int64(len(p)))
+				return nil
+			})
+			pos = end
+		}
+		return nil
+	})
+	if werr := g.Wait(); err == nil {
+		err = werr
+	}
+	return err
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/opensiterecovery/osr/internal/clock"
+	"github.com/opensiterecovery/osr/internal/retention"
+)
+
+func dirSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+func mustCheck(t *testing.T, r *Repo, readData bool) {
+	t.Helper()
+	rep, err := r.Check(context.Background(), CheckOptions{ReadData: readData})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) > 0 {
+		t.Fatalf("check found problems: %v", rep.Problems)
+	}
+}
+
+func TestPruneThinsAndFrees(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "repo")
+	fc := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	opts := testOptions()
+	opts.Clock = fc
+	ctx := context.Background()
+	r, err := Init(ctx, newFileBackend(t, dir), []byte("pw"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := randomImage(1, 4<<20)
+	var pts []*Point
+	var imgs [][]byte
+	var parent *Point
+	for i := 0; i < 30; i++ { // one point every 20 minutes for 10 hours, each rewriting 1 MiB
+		copy(img[(i%4)<<20:], randomImage(uint64(100+i), 1<<20))
+		w, err := r.NewWriter(ctx, "m", parent, []DiskSpec{{"sda", int64(len(img))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Disk("sda").WriteAt(img, 0); err != nil {
+			t.Fatal(err)
+		}
+		c := Consistency(CrashConsistent)
+		if i == 3 {
+			c = AppConsistent
+		}
+		pt, err := w.Commit(ctx, CommitMeta{Consistency: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts = append(pts, pt)
+		imgs = append(imgs, append([]byte(nil), img...))
+		parent = pt
+		fc.Advance(20 * time.Minute)
+	}
+	before := dirSize(t, dir)
+	rep, err := r.Prune(ctx, PruneOptions{Policy: retention.Policy{KeepAll: 2 * time.Hour, Window: 6 * time.Hour, Interval: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := dirSize(t, dir)
+	if len(rep.Forgotten) == 0 || rep.PacksDeleted == 0 || after >= before {
+		t.Fatalf("prune freed nothing: %+v, %d -> %d bytes", rep, before, after)
+	}
+	if rep.Reasons[pts[3].ID] == "" {
+		t.Fatalf("newest app-consistent point was not kept: %v", rep.Reasons)
+	}
+	r2, err := Open(ctx, newFileBackend(t, dir), []byte("pw"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, r2, true)
+	kept := map[string]bool{}
+	for _, p := range rep.Kept {
+		kept[p.ID] = true
+	}
+	for i, p := range pts {
+		if kept[p.ID] {
+			sameBytes(t, "kept point", exportDisk(t, r2, p, "sda"), imgs[i])
+		}
+	}
+	if len(kept)+len(rep.Forgotten) != len(pts) {
+		t.Fatalf("kept %d + forgotten %d != %d", len(kept), len(rep.Forgotten), len(pts))
+	}
+}
+
+// A writer that began before a prune dedups against data the prune finds unreferenced; the prune
+// must defer deleting it, and the point must stay whole.
+func TestPruneDuringWriter(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "repo")
+	ctx := context.Background()
+	opts := testOptions()
+	r, err := Init(ctx, newFileBackend(t, dir), []byte("pw"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := randomImage(7, 2<<20)
+	putImage(t, r, "old", nil, map[string][]byte{"d": a})
+	// The writer for machine "new" starts now and will write the same content as "old".
+	w, err := r.NewWriter(ctx, "new", nil, []DiskSpec{{"d", int64(len(a))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Forget "old" entirely: a window of 1ns keeps only the newest point, so drop it by hand.
+	pts, _ := r.Points(ctx, "old")
+	if err := r.be.Delete(ctx, pointsPrefix+pts[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := Open(ctx, newFileBackend(t, dir), []byte("pw"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := pr.Prune(ctx, PruneOptions{Policy: retention.DefaultPolicy(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.PacksDeferred == 0 || rep.PacksDeleted != 0 {
+		t.Fatalf("prune with a live writer: want deferral, got %+v", rep)
+	}
+	if _, err := w.Disk("d").WriteAt(a, 0); err != nil {
+		t.Fatal(err)
+	}
+	pt, err := w.Commit(ctx, CommitMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The next prune sees the new point use the condemned packs and keeps them.
+	rep, err = pr.Prune(ctx, PruneOptions{Policy: retention.DefaultPolicy(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.PacksRescued == 0 {
+		t.Fatalf("want rescued packs, got %+v", rep)
+	}
+	r3, err := Open(ctx, newFileBackend(t, dir), []byte("pw"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, r3, true)
+	sameBytes(t, "point written across a prune", exportDisk(t, r3, pt, "d"), a)
+}
