@@ -143,13 +143,14 @@ func CopyTo(ctx context.Context, d *Disk, t Target, opts CopyOptions) error {
 				return err
 			}
 			buf := <-bufs
+			start := pos
 			g.Go(func() error {
 				defer func() { bufs <- buf }()
-				p := buf[:end-pos]
-				if _, err := d.f.ReadAt(p, pos); err != nil && !(errors.Is(err, io.EOF)) {
-					return fmt.Errorf("read %s at %d: %w", d.path, pos, err)
+				p := buf[:end-start]
+				if _, err := d.f.ReadAt(p, start); err != nil && !(errors.Is(err, io.EOF)) {
+					return fmt.Errorf("read %s at %d: %w", d.path, start, err)
 				}
-				if _, err := t.WriteAt(p, pos); err != nil {
+				if _, err := t.WriteAt(p, start); err != nil {
 					return err
 				}
 				progress(int64(len(p)))

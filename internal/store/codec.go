@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/klauspost/compress"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/opensiterecovery/osr/internal/crypto"
@@ -99,4 +100,14 @@ func (c *codec) open(dst []byte, id ID, stored []byte, rawLen int) ([]byte, erro
 		return nil, corruptf("blob %s: decoded to %d bytes, index says %d", id.Short(), n, rawLen)
 	}
 	return dst, nil
+}
+
+// compressible guesses from a sample whether zstd would gain anything, so that encrypted or
+// already compressed data costs no compression attempt.
+func compressible(b []byte) bool {
+	sample := b
+	if len(sample) > 8192 {
+		sample = sample[:8192]
+	}
+	return compress.Estimate(sample) > 0.1
 }

@@ -60,7 +60,9 @@ func (p *packer) add(id ID, typ BlobType, plain []byte) (bool, error) {
 	if p.has(id) {
 		return false, nil
 	}
-	stored := p.r.codec.seal(nil, id, plain, true)
+	// Tree nodes are mostly hashes and do not compress; data that looks random is not tried.
+	compress := typ == DataBlob && compressible(plain)
+	stored := p.r.codec.seal(nil, id, plain, compress)
 	p.mu.Lock()
 	if p.err != nil {
 		err := p.err

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the whole osr test suite on a fresh machine: installs what the tests need, starts the real
+# servers (Azurite, versitygw) on loopback, runs vet, the tests (with the race detector), the
+# kill -9 crash trials and a short fuzz of every decoder, then stops the servers.
+#
+# Usage: scripts/test.sh            (CI calls exactly this)
+# Env:   OSR_FUZZTIME (default 5s per fuzz target), OSR_SKIP_FUZZ=1 to skip fuzzing locally.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+need_apt=()
+command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+if ((${#need_apt[@]})); then
+	echo "test.sh: installing ${need_apt[*]}" >&2
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+scripts/services.sh start
+trap 'scripts/services.sh stop' EXIT
+# shellcheck disable=SC1090
+source "$(scripts/services.sh env)"
+
+echo "== go vet" >&2
+go vet ./...
+echo "== go test" >&2
+go test -race -count=1 -timeout 20m ./...
+if [[ ${OSR_SKIP_FUZZ:-} != 1 ]]; then
+	echo "== fuzz (${OSR_FUZZTIME:-5s} per target)" >&2
+	scripts/fuzz-short.sh "${OSR_FUZZTIME:-5s}"
+fi
+echo "== all tests passed" >&2
