@@ -52,7 +52,7 @@ install_versitygw() {
 	command -v go >/dev/null || die "go is needed to install versitygw $VERSITYGW_VERSION"
 	log "installing versitygw $VERSITYGW_VERSION into $DIR/bin"
 	mkdir -p "$DIR/bin"
-	# Outside the module, so that the project's go.mod is not involved.
+	# go install PKG@VERSION builds versitygw with its own go.mod; the project's is not touched.
 	(cd "$DIR" && GOBIN=$DIR/bin GOFLAGS=-buildvcs=false \
 		go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION") >"$DIR/go-install.log" 2>&1 ||
 		die "go install versitygw@$VERSITYGW_VERSION failed; see $DIR/go-install.log"
@@ -126,12 +126,12 @@ EOF
 
 # stop_one NAME MATCH: stops the server of NAME's pid file if its command line contains MATCH.
 stop_one() {
-	local pidfile=$RUN/$1.pid pid i
+	local pidfile=$RUN/$1.pid pid
 	[[ -f $pidfile ]] || return 0
 	pid=$(cat "$pidfile")
 	if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"; then
 		kill "$pid" 2>/dev/null || true
-		for i in $(seq 50); do
+		for _ in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done

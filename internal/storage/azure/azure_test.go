@@ -46,7 +46,7 @@ func open(t *testing.T, cfg azure.Config) *azure.Backend {
 	defer cancel()
 	be, err := azure.Open(ctx, cfg)
 	if err != nil {
-		t.Fatalf("open: %v", err)
+		t.Fatalf("open: %v\n(is Azurite running? scripts/services.sh status; start it with scripts/services.sh start)", err)
 	}
 	return be
 }

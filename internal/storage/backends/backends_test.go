@@ -44,7 +44,7 @@ func open(t *testing.T, rawURL string, opts backends.Options) storage.Backend {
 	t.Helper()
 	be, err := backends.Open(t.Context(), rawURL, opts)
 	if err != nil {
-		t.Fatalf("open %s: %v", rawURL, err)
+		t.Fatalf("open %s: %v\n(are the test servers running? scripts/services.sh status; start them with scripts/services.sh start)", rawURL, err)
 	}
 	t.Cleanup(func() { _ = be.Close() })
 	return be
@@ -102,10 +102,11 @@ func TestAzure(t *testing.T) {
 	}
 	runSuite(t, func(t *testing.T) string { return "azure://osrtest/" + randomName("b-") })
 
-	// The same Azurite through a connection string, and a location without secrets.
+	// The same Azurite through a connection string, and a location without secrets. (This runs
+	// before the suite's parallel subtests.)
 	conn := "DefaultEndpointsProtocol=http;AccountName=" + os.Getenv("AZURE_STORAGE_ACCOUNT") +
 		";AccountKey=" + os.Getenv("AZURE_STORAGE_KEY") + ";BlobEndpoint=" + os.Getenv("AZURE_STORAGE_ENDPOINT") + ";"
-	opts := backends.Options{Getenv: func(k string) string {
+	opts := backends.Options{CreateIfMissing: true, Getenv: func(k string) string {
 		if k == "AZURE_STORAGE_CONNECTION_STRING" {
 			return conn
 		}
@@ -124,7 +125,7 @@ func TestS3(t *testing.T) {
 	}
 	runSuite(t, func(t *testing.T) string { return "s3://" + endpoint + "/osrtest/" + randomName("b-") + "?tls=false" })
 
-	be := open(t, "s3://"+endpoint+"/osrtest?tls=false", backends.Options{})
+	be := open(t, "s3://"+endpoint+"/osrtest?tls=false", backends.Options{CreateIfMissing: true})
 	if loc := be.Location(); strings.Contains(loc, os.Getenv("AWS_SECRET_ACCESS_KEY")) {
 		t.Errorf("location %q has a credential", loc)
 	}

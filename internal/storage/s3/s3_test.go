@@ -47,7 +47,7 @@ func open(t *testing.T, cfg s3.Config) *s3.Backend {
 	defer cancel()
 	be, err := s3.Open(ctx, cfg)
 	if err != nil {
-		t.Fatalf("open: %v", err)
+		t.Fatalf("open: %v\n(is versitygw running? scripts/services.sh status; start it with scripts/services.sh start)", err)
 	}
 	return be
 }
