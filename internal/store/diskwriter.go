@@ -19,6 +19,9 @@ const prefetchWindow = 256
 
 var zeroBlock = make([]byte, BlockSize)
 
+// runBufs holds buffers for one data blob being assembled.
+var runBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxBlobBytes); return &b }}
+
 // DiskWriter writes one disk of a point. It is safe for concurrent use.
 type DiskWriter struct {
 	w        *Writer
@@ -365,7 +368,9 @@ func (dw *DiskWriter) flushLeaf(li int64, ls *leafState, blocks *[maxLeafBlocks]
 	if changed == 0 && !removed {
 		return nil
 	}
-	var run []byte
+	bp := runBufs.Get().(*[]byte)
+	defer runBufs.Put(bp)
+	run := *bp
 	for i := 0; i < dw.g.leafBlocks; {
 		if changed&(1<<uint(i)) == 0 {
 			i++
@@ -379,6 +384,7 @@ func (dw *DiskWriter) flushLeaf(li int64, ls *leafState, blocks *[maxLeafBlocks]
 		}
 		id := dw.w.r.keys.Hash(run)
 		if _, err := dw.w.p.add(id, DataBlob, run); err != nil {
+			*bp = run[:0]
 			return err
 		}
 		for k := i; k < j; k++ {
@@ -386,6 +392,7 @@ func (dw *DiskWriter) flushLeaf(li int64, ls *leafState, blocks *[maxLeafBlocks]
 		}
 		i = j
 	}
+	*bp = run[:0]
 	dw.w.written.Add(int64(bits.OnesCount64(changed)))
 	var newID ID
 	if !nl.empty() {

@@ -75,7 +75,8 @@ func (p *packer) add(id ID, typ BlobType, plain []byte) (bool, error) {
 	}
 	buf := p.cur[typ]
 	if buf == nil {
-		buf = &packBuf{typ: typ, data: make([]byte, 0, p.r.opts.PackSize+maxBlobBytes+4096)}
+		// Room for the last blob and the header, so that sealing does not grow the buffer.
+		buf = &packBuf{typ: typ, data: make([]byte, 0, p.r.opts.PackSize+maxBlobBytes+p.r.opts.PackSize/BlockSize*64+4096)}
 		p.cur[typ] = buf
 	}
 	e := packEntry{Type: typ, ID: id, Offset: uint32(len(buf.data)), Length: uint32(len(stored)), RawLength: uint32(len(plain))}
