@@ -23,7 +23,6 @@ package store
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -748,7 +747,6 @@ func TestUpdateFuzzSeeds(t *testing.T) {
 	}
 	keys, c := fuzzCrypto(t)
 	w := &seedWriter{files: map[string]map[string][]byte{}}
-	ctx := context.Background()
 
 	// A real store under the fixed key: two points of one machine, the second incremental, with a
 	// second all-zero disk.
@@ -915,13 +913,16 @@ func TestUpdateFuzzSeeds(t *testing.T) {
 	w.add("FuzzPackHeader", "version-2", append([]byte("OSRP\x02"), encodePackHeader(es)[5:]...), entriesLen(es))
 	w.add("FuzzPackHeader", "bad-magic", []byte("OSRX\x01\x00"), uint64(0))
 	w.add("FuzzPackHeader", "too-many-entries", []byte("OSRP\x01\xff\xff\xff\xff\x0f"), uint64(1<<40))
-	// A length that wraps around uint64 so that offset+length passes a naive bound (must be refused).
-	wrap := []byte("OSRP\x01\x02")
+	// A length that wraps around uint64 so that offset+length passes a naive bound "off+l > dataLen":
+	// 50 bytes, then 2^64-40 bytes (offset wraps to 10), then 90 bytes end at 100 (must be refused).
+	wrap := []byte("OSRP\x01\x03")
 	wrap = append(append(wrap, 0), blob[:]...)
-	wrap = append(wrap, 29, 0)
+	wrap = append(wrap, 50, 0)
 	wrap = append(append(wrap, 0), seqID(71).String()[:32]...)
-	wrap = binary.AppendUvarint(wrap, 1<<64-29+100)
+	wrap = binary.AppendUvarint(wrap, 1<<64-40)
 	wrap = append(wrap, 0)
+	wrap = append(append(wrap, 1), seqID(73).String()[:32]...)
+	wrap = append(wrap, 90, 0)
 	w.add("FuzzPackHeader", "overflow-length", wrap, uint64(100))
 
 	w.add("FuzzIndex", "sample", encodeIndex(sampleIndex()))

@@ -62,7 +62,7 @@ func decodePackHeader(b []byte, dataLen uint64) ([]packEntry, error) {
 		}
 		id := d.id()
 		l, raw := d.uvarint(), d.uvarint()
-		if l < crypto.Overhead+1 || off+l > dataLen || raw > 4*maxBlobBytes {
+		if l < crypto.Overhead+1 || l > dataLen-off || raw > 4*maxBlobBytes {
 			d.fail("blob length out of range")
 			break
 		}

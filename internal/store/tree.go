@@ -129,7 +129,7 @@ func decodeLeaf(b []byte) (*leaf, error) {
 		if d.err != nil {
 			break
 		}
-		if start < uint64(next) || count == 0 || start+count > uint64(l.span) || off+count > 1<<16 {
+		if start < uint64(next) || start >= uint64(l.span) || count == 0 || count > uint64(l.span)-start || off >= 1<<16 || count > 1<<16-off {
 			d.fail("extent out of range")
 			break
 		}
