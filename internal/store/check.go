@@ -74,9 +74,9 @@ func (r *Repo) Check(ctx context.Context, opts CheckOptions) (*CheckReport, erro
 		size, ok := packSizes[loc.Pack]
 		switch {
 		case !ok:
-			bad[id] = fmt.Sprintf("pack %s is missing", loc.Pack.Short())
+			bad[id] = fmt.Sprintf(": pack %s is missing", loc.Pack.Short())
 		case int64(loc.Offset)+int64(loc.Length) > size:
-			bad[id] = fmt.Sprintf("pack %s has %d bytes, index places it at %d+%d", loc.Pack.Short(), size, loc.Offset, loc.Length)
+			bad[id] = fmt.Sprintf(": pack %s has %d bytes, index places it at %d+%d", loc.Pack.Short(), size, loc.Offset, loc.Length)
 		}
 	})
 	for id := range packSizes {
@@ -166,7 +166,7 @@ func (r *Repo) readPacks(ctx context.Context, sizes map[ID]int64, indexed map[ID
 				}
 				if why != "" {
 					mu.Lock()
-					bad[id] = fmt.Sprintf("in pack %s at %d is damaged: %s", pack.Short(), loc.Offset, why)
+					bad[id] = fmt.Sprintf(" in pack %s at %d is damaged: %s", pack.Short(), loc.Offset, why)
 					mu.Unlock()
 				}
 			}
@@ -205,7 +205,7 @@ func (c *treeCheck) walk(ctx context.Context, id ID, k int, first int64) bool {
 	}
 	off := first * c.g.leafBytes()
 	if why, ok := c.bad[id]; ok {
-		c.problem("%s: tree node %s %s", c.at(off), id.Short(), why)
+		c.problem("%s: tree node %s%s", c.at(off), id.Short(), why)
 		return false
 	}
 	clean := true
@@ -223,7 +223,7 @@ func (c *treeCheck) walk(ctx context.Context, id ID, k int, first int64) bool {
 				c.problem("%s: data blob %s is not in the index", c.at(eoff), e.blob.Short())
 				clean = false
 			case c.bad[e.blob] != "":
-				c.problem("%s: data blob %s %s", c.at(eoff), e.blob.Short(), c.bad[e.blob])
+				c.problem("%s: data blob %s%s", c.at(eoff), e.blob.Short(), c.bad[e.blob])
 				clean = false
 			case loc.Type != DataBlob:
 				c.problem("%s: blob %s is a %s blob, not data", c.at(eoff), e.blob.Short(), loc.Type)

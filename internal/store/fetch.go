@@ -22,6 +22,15 @@ type fetchItem struct {
 	loc blobLoc
 }
 
+// blobError is an error about one blob, so that callers can say where on a disk it hits.
+type blobError struct {
+	id  ID
+	err error
+}
+
+func (e *blobError) Error() string { return e.err.Error() }
+func (e *blobError) Unwrap() error { return e.err }
+
 // loadBlobs reads many blobs with few requests: it groups them by pack, sorts them by offset and
 // reads neighbouring blobs in one ranged load. fn is called once per distinct blob, from this
 // goroutine, with the authenticated plaintext (valid only during the call). A blob missing from the
@@ -74,20 +83,14 @@ func (r *Repo) loadBlobs(ctx context.Context, ids []ID, fn func(id ID, loc blobL
 				return err
 			})
 			if err != nil {
-				if storage.IsNotFound(err) {
-					return fmt.Errorf("%w: pack %s is missing: %w", ErrCorrupt, pack.Short(), err)
-				}
-				if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-					return fmt.Errorf("%w: pack %s is shorter than the index says (%d bytes at %d)", ErrCorrupt, pack.Short(), end-start, start)
-				}
-				return fmt.Errorf("read pack %s: %w", pack.Short(), err)
+				return &blobError{id: group[0].id, err: r.packLoadError(ctx, pack, start, end-start, err)}
 			}
 			for _, it := range group {
 				o := int64(it.loc.Offset) - start
 				stored := buf[o : o+int64(it.loc.Length)]
 				plain, err = r.codec.open(plain[:0], it.id, stored, int(it.loc.RawLength))
 				if err != nil {
-					return fmt.Errorf("pack %s offset %d: %w", pack.Short(), it.loc.Offset, err)
+					return &blobError{id: it.id, err: fmt.Errorf("pack %s offset %d: %w", pack.Short(), it.loc.Offset, err)}
 				}
 				if err := fn(it.id, it.loc, plain); err != nil {
 					return err
@@ -161,4 +164,22 @@ func leafIDs(ctx context.Context, r *Repo, src nodeSource, root ID, g geometry, 
 		}
 	}
 	return out, nil
+}
+
+// packLoadError explains a failed ranged load of a pack: a missing pack, or one shorter than the
+// index says, is damage (ErrCorrupt); anything else is passed on.
+func (r *Repo) packLoadError(ctx context.Context, pack ID, off, length int64, err error) error {
+	if storage.IsNotFound(err) {
+		return fmt.Errorf("%w: pack %s is missing: %w", ErrCorrupt, pack.Short(), err)
+	}
+	if errors.Is(err, ErrCorrupt) || ctx.Err() != nil {
+		return err
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: pack %s is shorter than the index says (%d bytes at %d)", ErrCorrupt, pack.Short(), length, off)
+	}
+	if fi, serr := r.be.Stat(ctx, packName(pack)); serr == nil && fi.Size < off+length {
+		return fmt.Errorf("%w: pack %s has %d bytes, shorter than the index says (%d bytes at %d)", ErrCorrupt, pack.Short(), fi.Size, length, off)
+	}
+	return fmt.Errorf("read pack %s: %w", pack.Short(), err)
 }

@@ -154,6 +154,9 @@ func (r *Repo) Points(ctx context.Context, machine string) ([]*Point, error) {
 	for i, id := range ids {
 		g.Go(func() error {
 			p, err := r.LoadPoint(gctx, id)
+			if errors.Is(err, ErrCorrupt) || (err != nil && strings.Contains(err.Error(), "does not exist")) {
+				return nil // damaged, or removed by a prune since the listing
+			}
 			pts[i] = p
 			return err
 		})
@@ -162,7 +165,11 @@ func (r *Repo) Points(ctx context.Context, machine string) ([]*Point, error) {
 		return nil, err
 	}
 	out := pts[:0]
-	for _, p := range pts {
+	for i, p := range pts {
+		if p == nil { // damaged: reported by check, must not hide the other points
+			r.opts.Logger.Warn("recovery point cannot be read; skipped", "point", ids[i])
+			continue
+		}
 		if machine == "" || p.Machine == machine {
 			out = append(out, p)
 		}

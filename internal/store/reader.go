@@ -169,7 +169,17 @@ func (dr *DiskReader) exportRange(ctx context.Context, out io.WriterAt, lo, hi i
 		return dr.where(lo*dr.g.leafBytes(), err)
 	}
 	if err := dr.r.prefetchNodes(ctx, ids); err != nil {
-		return dr.where(lo*dr.g.leafBytes(), err)
+		off := lo * dr.g.leafBytes()
+		var be *blobError
+		if errors.As(err, &be) {
+			for i, id := range ids {
+				if id == be.id {
+					off = (lo + int64(i)) * dr.g.leafBytes()
+					break
+				}
+			}
+		}
+		return dr.where(off, err)
 	}
 	leaves := make([]*leaf, len(ids))
 	var blobs []ID
@@ -194,7 +204,7 @@ func (dr *DiskReader) exportRange(ctx context.Context, out io.WriterAt, lo, hi i
 		data[id] = append([]byte(nil), plain...)
 		return nil
 	}); err != nil {
-		return dr.where(lo*dr.g.leafBytes(), err)
+		return dr.where(dr.firstUse(lo, leaves, err), err)
 	}
 	get := func(id ID) ([]byte, error) {
 		if d, ok := data[id]; ok {
@@ -231,4 +241,23 @@ func (dr *DiskReader) exportRange(ctx context.Context, out io.WriterAt, lo, hi i
 		}
 	}
 	return nil
+}
+
+// firstUse returns the disk offset of the first block in leaves (starting at leaf lo) that uses the
+// blob an error is about, or the first leaf's offset.
+func (dr *DiskReader) firstUse(lo int64, leaves []*leaf, err error) int64 {
+	var be *blobError
+	if errors.As(err, &be) {
+		for i, l := range leaves {
+			if l == nil {
+				continue
+			}
+			for _, e := range l.extents() {
+				if e.blob == be.id {
+					return (lo+int64(i))*dr.g.leafBytes() + int64(e.start*BlockSize)
+				}
+			}
+		}
+	}
+	return lo * dr.g.leafBytes()
 }

@@ -315,10 +315,13 @@ func (r *Repo) loadBlob(ctx context.Context, id ID, dst []byte) ([]byte, blobLoc
 		return err
 	})
 	if err != nil {
-		if storage.IsNotFound(err) {
+		switch {
+		case storage.IsNotFound(err):
 			err = fmt.Errorf("%w: pack %s holding blob %s is missing: %w", ErrCorrupt, loc.Pack.Short(), id.Short(), err)
-		} else if errors.Is(err, ErrCorrupt) {
+		case errors.Is(err, ErrCorrupt):
 			err = fmt.Errorf("pack %s offset %d: %w", loc.Pack.Short(), loc.Offset, err)
+		default:
+			err = fmt.Errorf("blob %s: %w", id.Short(), r.packLoadError(ctx, loc.Pack, int64(loc.Offset), int64(loc.Length), err))
 		}
 		return nil, loc, err
 	}
