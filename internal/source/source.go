@@ -18,6 +18,7 @@ type Disk struct {
 	f    *os.File
 	size int64
 	path string
+	mem  []byte // the file mapped read-only while CopyTo runs, or nil
 }
 
 // Open opens a disk image file or a block device for reading.
@@ -126,6 +127,8 @@ func CopyTo(ctx context.Context, d *Disk, t Target, opts CopyOptions) error {
 			opts.Progress(n)
 		}
 	}
+	d.mapFile()
+	defer d.unmap()
 	err := d.Ranges(func(off, length int64, data bool) error {
 		if !data {
 			if !opts.SkipHoles {
@@ -146,13 +149,14 @@ func CopyTo(ctx context.Context, d *Disk, t Target, opts CopyOptions) error {
 			start := pos
 			g.Go(func() error {
 				defer func() { bufs <- buf }()
-				p := buf[:end-start]
-				if _, err := d.f.ReadAt(p, start); err != nil && !(errors.Is(err, io.EOF)) {
-					return fmt.Errorf("read %s at %d: %w", d.path, start, err)
-				}
-				if _, err := t.WriteAt(p, start); err != nil {
+				p, err := d.chunk(buf[:end-start], start)
+				if err != nil {
 					return err
 				}
+				if err := writeChunk(t, p, start); err != nil {
+					return err
+				}
+				d.release(p)
 				progress(int64(len(p)))
 				return nil
 			})
