@@ -105,9 +105,15 @@ func (c *codec) open(dst []byte, id ID, stored []byte, rawLen int) ([]byte, erro
 // compressible guesses from a sample whether zstd would gain anything, so that encrypted or
 // already compressed data costs no compression attempt.
 func compressible(b []byte) bool {
-	sample := b
-	if len(sample) > 8192 {
-		sample = sample[:8192]
+	const sample = 1024
+	if len(b) <= 3*sample {
+		return compress.Estimate(b) > 0.1
 	}
-	return compress.Estimate(sample) > 0.1
+	mid := len(b)/2 - sample/2
+	for _, s := range [][]byte{b[:sample], b[mid : mid+sample], b[len(b)-sample:]} {
+		if compress.Estimate(s) > 0.1 {
+			return true
+		}
+	}
+	return false
 }

@@ -376,10 +376,14 @@ func (dw *DiskWriter) flushLeaf(li int64, ls *leafState, blocks *[maxLeafBlocks]
 			i++
 			continue
 		}
+		// The blocks are copied before they are fingerprinted again and hashed: a source that
+		// changes under us (a mapped live disk) must not make a blob differ from its ID or its
+		// fingerprints.
 		j := i
 		run = run[:0]
 		for j < dw.g.leafBlocks && changed&(1<<uint(j)) != 0 {
 			run = append(run, blocks[j]...)
+			nl.fp[j] = fingerprintOf(run[len(run)-BlockSize:])
 			j++
 		}
 		id := dw.w.r.keys.Hash(run)
