@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/crypto"
@@ -143,8 +145,24 @@ func (r *Repo) Locks(ctx context.Context) ([]LockInfo, error) {
 	return out, nil
 }
 
+// stale reports whether a lock's holder is gone: it has not refreshed the lock in time, or it ran
+// on this host and its process no longer exists (killed or crashed).
 func (r *Repo) stale(li LockInfo) bool {
-	return r.opts.Clock.Now().Sub(li.Refreshed) > r.opts.LockStale
+	if r.opts.Clock.Now().Sub(li.Refreshed) > r.opts.LockStale {
+		return true
+	}
+	return li.Hostname == r.opts.Hostname && li.PID > 0 && li.PID != os.Getpid() && !processAlive(li.PID)
+}
+
+// processAlive reports whether a process with this PID exists on this host. A reused PID reads as
+// alive, which only delays a prune.
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM)
 }
 
 // RemoveStaleLocks deletes locks not refreshed within the stale time and returns how many.

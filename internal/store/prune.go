@@ -62,6 +62,11 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, erro
 		return nil, err
 	}
 	defer lock.Release()
+	if n, err := r.RemoveStaleLocks(ctx); err != nil {
+		return nil, err
+	} else if n > 0 {
+		r.opts.Logger.Info("removed stale locks", "count", n)
+	}
 	if err := r.ReloadIndex(ctx); err != nil {
 		return nil, err
 	}

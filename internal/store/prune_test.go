@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -155,4 +156,32 @@ func TestPruneDuringWriter(t *testing.T) {
 	}
 	mustCheck(t, r3, true)
 	sameBytes(t, "point written across a prune", exportDisk(t, r3, pt, "d"), a)
+}
+
+// A lock left by a process of this host that is gone does not hold a prune back.
+func TestDeadProcessLockIsStale(t *testing.T) {
+	r, _ := newTestRepo(t)
+	ctx := context.Background()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	now := r.opts.Clock.Now().UTC()
+	dead := LockInfo{Kind: LockWrite, Hostname: r.opts.Hostname, PID: cmd.Process.Pid, Created: now, Refreshed: now}
+	if err := r.writeLock(ctx, locksPrefix+"dead", &dead); err != nil {
+		t.Fatal(err)
+	}
+	alive := dead
+	alive.PID = os.Getppid()
+	if err := r.writeLock(ctx, locksPrefix+"alive", &alive); err != nil {
+		t.Fatal(err)
+	}
+	n, err := r.RemoveStaleLocks(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("removed %d stale locks (%v), want 1", n, err)
+	}
+	locks, _ := r.Locks(ctx)
+	if len(locks) != 1 || locks[0].Name != locksPrefix+"alive" {
+		t.Fatalf("locks left: %+v", locks)
+	}
 }
