@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -122,4 +124,33 @@ func TestReopenAndPassword(t *testing.T) {
 		t.Fatalf("latest: %v %v", p2, err)
 	}
 	sameBytes(t, "after reopen", exportDisk(t, r2, p2, "sda"), img)
+}
+
+// Export falls back to ordinary writes where direct I/O is refused (tmpfs).
+func TestExportWithoutDirectIO(t *testing.T) {
+	dir, err := os.MkdirTemp("/dev/shm", "osr-export")
+	if err != nil {
+		t.Fatalf("a tmpfs at /dev/shm is needed: %v", err)
+	}
+	defer os.RemoveAll(dir)
+	r, _ := newTestRepo(t)
+	img := randomImage(77, 3<<20+1234)
+	pt := putImage(t, r, "m", nil, map[string][]byte{"sda": img})
+	dr, err := r.OpenDisk(pt, "sda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "out.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := dr.Export(context.Background(), f, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "export to tmpfs", got, img)
 }
