@@ -6,7 +6,8 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
-	"unsafe"
+
+	"github.com/opensiterecovery/osr/internal/directio"
 )
 
 // imageWriter writes block-aligned runs of a disk image. It writes through a second descriptor
@@ -18,14 +19,10 @@ type imageWriter struct {
 	noDirect atomic.Bool
 }
 
-const directAlign = 4096
-
 func newImageWriter(out *os.File) *imageWriter {
 	iw := &imageWriter{out: out}
 	if fi, err := out.Stat(); err == nil && fi.Mode().IsRegular() {
-		if f, err := os.OpenFile(out.Name(), os.O_WRONLY|syscall.O_DIRECT, 0); err == nil {
-			iw.direct = f
-		}
+		iw.direct = directio.OpenWriter(out.Name())
 	}
 	return iw
 }
@@ -33,9 +30,8 @@ func newImageWriter(out *os.File) *imageWriter {
 // write writes p at off; p must start at an address aligned to directAlign and off must be a
 // multiple of it for the direct path to be used.
 func (iw *imageWriter) write(p []byte, off int64) error {
-	if iw.direct != nil && !iw.noDirect.Load() && off%directAlign == 0 && len(p) > 0 &&
-		uintptr(unsafe.Pointer(&p[0]))%directAlign == 0 {
-		n := len(p) &^ (directAlign - 1)
+	if iw.direct != nil && !iw.noDirect.Load() && off%directio.Align == 0 && directio.Aligned(p) {
+		n := len(p) &^ (directio.Align - 1)
 		if n > 0 {
 			_, err := iw.direct.WriteAt(p[:n], off)
 			if errors.Is(err, syscall.EINVAL) {
@@ -69,11 +65,4 @@ func (iw *imageWriter) close() error {
 		err = serr
 	}
 	return err
-}
-
-// alignedBuffer returns n bytes starting at an address aligned for direct I/O.
-func alignedBuffer(n int) []byte {
-	b := make([]byte, n+directAlign)
-	off := int((directAlign - uintptr(unsafe.Pointer(&b[0]))%directAlign) % directAlign)
-	return b[off : off+n : off+n]
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/opensiterecovery/osr/internal/directio"
 )
 
 // ExportOptions tune Export.
@@ -112,7 +114,7 @@ func (dr *DiskReader) exportRange(ctx context.Context, iw *imageWriter, lo, hi i
 	}
 	lb := dr.g.leafBytes()
 	base := lo * lb
-	buf := alignedBuffer(int(min(int64(len(ids))*lb, dr.g.size-base)))
+	buf := directio.AlignedBuffer(int(min(int64(len(ids))*lb, dr.g.size-base)))
 	for i, l := range leaves {
 		if l == nil {
 			continue

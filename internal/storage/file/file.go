@@ -23,6 +23,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/opensiterecovery/osr/internal/directio"
 	"github.com/opensiterecovery/osr/internal/storage"
 )
 
@@ -121,7 +122,7 @@ func (b *Backend) Put(ctx context.Context, name string, body io.ReaderAt, size i
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	if err := copyBody(ctx, tmp, body, size); err != nil {
+	if err := writeBody(ctx, tmp, body, size); err != nil {
 		return fmt.Errorf("file storage: put %s: %w", name, err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -141,6 +142,21 @@ func (b *Backend) Put(ctx context.Context, name string, body io.ReaderAt, size i
 		return fmt.Errorf("file storage: put %s: %w", name, err)
 	}
 	return nil
+}
+
+// directMin is the size from which objects are written with direct I/O: packs skip the page
+// cache, small objects (keys, points, locks) do not pay for the alignment.
+const directMin = 1 << 20
+
+// writeBody writes the object into the new temporary file.
+func writeBody(ctx context.Context, tmp *os.File, body io.ReaderAt, size int64) error {
+	if size >= directMin {
+		err := directio.Copy(ctx, tmp.Name(), body, size, 4<<20)
+		if !errors.Is(err, directio.ErrUnsupported) {
+			return err
+		}
+	}
+	return copyBody(ctx, tmp, body, size)
 }
 
 // copyBody copies size bytes of body to w, checking ctx between chunks.
