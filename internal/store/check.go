@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -94,7 +95,7 @@ func (r *Repo) Check(ctx context.Context, opts CheckOptions) (*CheckReport, erro
 	for _, pid := range pointIDs {
 		pt, err := r.LoadPoint(ctx, pid)
 		if err != nil {
-			if storage.IsNotFound(err) || strings.Contains(err.Error(), "does not exist") {
+			if errors.Is(err, ErrNoPoint) {
 				continue // removed meanwhile by a prune
 			}
 			problem("point %s: %v", pid, err)

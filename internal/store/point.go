@@ -80,6 +80,9 @@ func (d *DiskPoint) root() (ID, error) {
 
 const pointAD = "osr point v1"
 
+// ErrNoPoint is wrapped by errors about a point that does not exist.
+var ErrNoPoint = errors.New("no such recovery point")
+
 func (p *Point) validate() error {
 	if p.Version != 1 {
 		return fmt.Errorf("point version %d is not supported (this osr reads version 1)", p.Version)
@@ -118,7 +121,7 @@ func (r *Repo) LoadPoint(ctx context.Context, id string) (*Point, error) {
 	b, err := storage.ReadAll(ctx, r.be, name)
 	if err != nil {
 		if storage.IsNotFound(err) {
-			return nil, fmt.Errorf("recovery point %s does not exist", id)
+			return nil, fmt.Errorf("recovery point %s does not exist: %w", id, ErrNoPoint)
 		}
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
@@ -139,8 +142,16 @@ func (r *Repo) LoadPoint(ctx context.Context, id string) (*Point, error) {
 	return &p, nil
 }
 
-// Points lists recovery points, of one machine when machine is not empty, oldest first.
+// Points lists recovery points, of one machine when machine is not empty, oldest first. A point
+// object that cannot be read is left out with a warning (check reports it), so that one damaged
+// point does not hide the others.
 func (r *Repo) Points(ctx context.Context, machine string) ([]*Point, error) {
+	return r.points(ctx, machine, false)
+}
+
+// points lists points; strict makes an unreadable point an error, as prune needs: it must never
+// delete data because it could not read the point that uses it.
+func (r *Repo) points(ctx context.Context, machine string, strict bool) ([]*Point, error) {
 	var ids []string
 	if err := r.be.List(ctx, pointsPrefix, func(fi storage.Info) error {
 		ids = append(ids, strings.TrimPrefix(fi.Name, pointsPrefix))
@@ -154,8 +165,8 @@ func (r *Repo) Points(ctx context.Context, machine string) ([]*Point, error) {
 	for i, id := range ids {
 		g.Go(func() error {
 			p, err := r.LoadPoint(gctx, id)
-			if errors.Is(err, ErrCorrupt) || (err != nil && strings.Contains(err.Error(), "does not exist")) {
-				return nil // damaged, or removed by a prune since the listing
+			if errors.Is(err, ErrNoPoint) || (!strict && errors.Is(err, ErrCorrupt)) {
+				return nil // removed by a prune since the listing, or damaged
 			}
 			pts[i] = p
 			return err

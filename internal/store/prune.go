@@ -77,7 +77,7 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, erro
 	rep := &PruneReport{}
 
 	// 1. Thin points.
-	pts, err := r.Points(ctx, "")
+	pts, err := r.points(ctx, "", true)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +236,7 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, erro
 // rescueLate keeps deletable packs that points committed during the prune still need, and indexes
 // them again.
 func (r *Repo) rescueLate(ctx context.Context, seen map[string]*Point, deletable map[ID]bool, st *pruneState, rep *PruneReport) error {
-	pts, err := r.Points(ctx, "")
+	pts, err := r.points(ctx, "", true)
 	if err != nil {
 		return err
 	}

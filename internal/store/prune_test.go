@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,5 +184,30 @@ func TestDeadProcessLockIsStale(t *testing.T) {
 	locks, _ := r.Locks(ctx)
 	if len(locks) != 1 || locks[0].Name != locksPrefix+"alive" {
 		t.Fatalf("locks left: %+v", locks)
+	}
+}
+
+// A prune that cannot read a point deletes nothing: the data may be that point's.
+func TestPruneRefusesDamagedPoint(t *testing.T) {
+	r, dir := newTestRepo(t)
+	ctx := context.Background()
+	putImage(t, r, "a", nil, map[string][]byte{"d": randomImage(1, 1<<20)})
+	pb := putImage(t, r, "b", nil, map[string][]byte{"d": randomImage(2, 1<<20)})
+	name := filepath.Join(dir, "points", pb.ID)
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := dirSize(t, dir)
+	_, err = r.Prune(ctx, PruneOptions{Policy: retention.DefaultPolicy(24 * time.Hour)})
+	if err == nil || !strings.Contains(err.Error(), "corrupt: point object points/"+pb.ID) {
+		t.Fatalf("prune with a damaged point: %v", err)
+	}
+	if after := dirSize(t, dir); after != before {
+		t.Fatalf("prune changed the store: %d -> %d bytes", before, after)
 	}
 }
