@@ -9,11 +9,14 @@ import (
 
 // An index object lists, for some packs, the blobs each holds. Its plaintext is
 //
-//	"OSRI" version(1) uvarint(nSupersedes) ID... uvarint(nPacks)
-//	  { packID uvarint(nBlobs) { type ID uvarint(offset) uvarint(length) uvarint(rawLength) }... }...
+//	"OSRI" version(1) uvarint(nSupersedes) ID... packs condemned
+//	packs, condemned = uvarint(n) { packID uvarint(nBlobs) { type ID uvarint(offset) uvarint(length) uvarint(rawLength) }... }...
 //
 // sealed with the associated data "osr index v1". Supersedes names index objects that this one
-// replaces (written by prune), so a reader that sees both uses only the new one.
+// replaces (written by prune), so a reader that sees both uses only the new one. Condemned packs
+// hold only blobs no point used when a prune decided; their blobs can still be read (by a point a
+// writer of that time commits later) but are never used for deduplication, so no new point comes to
+// depend on them before a later prune deletes them.
 
 const (
 	indexMagic = "OSRI"
@@ -24,6 +27,7 @@ const (
 type indexFile struct {
 	Supersedes []ID
 	Packs      []indexPack
+	Condemned  []indexPack
 }
 
 type indexPack struct {
@@ -37,8 +41,14 @@ func encodeIndex(f *indexFile) []byte {
 	for _, id := range f.Supersedes {
 		b = append(b, id[:]...)
 	}
-	b = appendUvarint(b, uint64(len(f.Packs)))
-	for _, p := range f.Packs {
+	b = appendPacks(b, f.Packs)
+	b = appendPacks(b, f.Condemned)
+	return b
+}
+
+func appendPacks(b []byte, packs []indexPack) []byte {
+	b = appendUvarint(b, uint64(len(packs)))
+	for _, p := range packs {
 		b = append(b, p.ID[:]...)
 		b = appendUvarint(b, uint64(len(p.Blobs)))
 		for _, e := range p.Blobs {
@@ -68,9 +78,20 @@ func decodeIndex(b []byte) (*indexFile, error) {
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		f.Supersedes = append(f.Supersedes, d.id())
 	}
+	f.Packs = decodePacks(d)
+	f.Condemned = decodePacks(d)
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func decodePacks(d *decoder) []indexPack {
+	var packs []indexPack
 	np := d.uvarint()
 	if np > uint64(len(d.b))/(crypto.IDSize+1) {
-		return nil, corruptf("index: %d packs cannot fit", np)
+		d.fail(fmt.Sprintf("%d packs cannot fit", np))
+		return nil
 	}
 	for i := uint64(0); i < np && d.err == nil; i++ {
 		p := indexPack{ID: d.id()}
@@ -90,12 +111,9 @@ func decodeIndex(b []byte) (*indexFile, error) {
 			}
 			p.Blobs = append(p.Blobs, packEntry{Type: t, ID: id, Offset: uint32(off), Length: uint32(l), RawLength: uint32(raw)})
 		}
-		f.Packs = append(f.Packs, p)
+		packs = append(packs, p)
 	}
-	if err := d.done(); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return packs
 }
 
 // blobLoc says where a blob is stored.
@@ -108,6 +126,7 @@ type blobLoc struct {
 }
 
 type indexEntry struct {
+	condemned bool
 	pack      uint32
 	typ       BlobType
 	offset    uint32
@@ -134,8 +153,14 @@ func (ix *Index) reset() {
 	ix.packs, ix.packNum, ix.blobs = nil, map[ID]uint32{}, map[ID]indexEntry{}
 }
 
-// addPack records a pack's blobs. A blob already known keeps its first location.
-func (ix *Index) addPack(pack ID, entries []packEntry) {
+// addPack records a pack's blobs. A blob already known keeps its first location, unless that one
+// is condemned and this one is not.
+func (ix *Index) addPack(pack ID, entries []packEntry) { ix.add(pack, entries, false) }
+
+// addCondemned records a condemned pack: readable, never used for deduplication.
+func (ix *Index) addCondemned(pack ID, entries []packEntry) { ix.add(pack, entries, true) }
+
+func (ix *Index) add(pack ID, entries []packEntry, condemned bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	pn, ok := ix.packNum[pack]
@@ -145,10 +170,10 @@ func (ix *Index) addPack(pack ID, entries []packEntry) {
 		ix.packNum[pack] = pn
 	}
 	for _, e := range entries {
-		if _, dup := ix.blobs[e.ID]; dup {
+		if old, dup := ix.blobs[e.ID]; dup && (condemned || !old.condemned) {
 			continue
 		}
-		ix.blobs[e.ID] = indexEntry{pack: pn, typ: e.Type, offset: e.Offset, length: e.Length, rawLength: e.RawLength}
+		ix.blobs[e.ID] = indexEntry{condemned: condemned, pack: pn, typ: e.Type, offset: e.Offset, length: e.Length, rawLength: e.RawLength}
 	}
 }
 
@@ -163,12 +188,12 @@ func (ix *Index) Lookup(id ID) (blobLoc, bool) {
 	return blobLoc{Pack: ix.packs[e.pack], Type: e.typ, Offset: e.offset, Length: e.length, RawLength: e.rawLength}, true
 }
 
-// Has reports whether blob id is stored.
+// Has reports whether blob id is stored where a new point may use it (not condemned).
 func (ix *Index) Has(id ID) bool {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	_, ok := ix.blobs[id]
-	return ok
+	e, ok := ix.blobs[id]
+	return ok && !e.condemned
 }
 
 // Len returns the number of blobs.

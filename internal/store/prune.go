@@ -115,9 +115,9 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, erro
 			dead[pack] = true
 		}
 	}
-	for pack := range st.orphans {
-		if keep[pack] {
-			rep.PacksRescued++
+	for pack := range keep {
+		if st.orphans[pack] || st.wasCondemned[pack] {
+			rep.PacksRescued++ // a point committed since a prune condemned it, or a lost index
 		}
 	}
 	if opts.DryRun {
@@ -158,12 +158,10 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, erro
 		rep.PacksRepacked = len(repack)
 	}
 
-	// 4. One index object for every kept pack replaces the index objects read.
-	nf := &indexFile{Supersedes: st.indexIDs}
-	for pack := range keep {
-		nf.Packs = append(nf.Packs, indexPack{ID: pack, Blobs: st.entries[pack]})
-	}
-	sort.Slice(nf.Packs, func(i, j int) bool { return string(nf.Packs[i].ID[:]) < string(nf.Packs[j].ID[:]) })
+	// 4. One index object replaces the index objects read: kept packs, and the dead ones as
+	// condemned (readable by points that writers of this time may still commit, never deduplicated
+	// against) until they are deleted.
+	nf := &indexFile{Supersedes: st.indexIDs, Packs: packList(keep, st), Condemned: packList(dead, st)}
 	if _, err := r.writeIndex(ctx, nf); err != nil {
 		return rep, err
 	}
@@ -233,6 +231,18 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, erro
 	return rep, nil
 }
 
+// packList returns the index entries of a set of packs, sorted by pack ID.
+func packList(set map[ID]bool, st *pruneState) []indexPack {
+	out := make([]indexPack, 0, len(set))
+	for pack := range set {
+		if e, ok := st.entries[pack]; ok {
+			out = append(out, indexPack{ID: pack, Blobs: e})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return string(out[i].ID[:]) < string(out[j].ID[:]) })
+	return out
+}
+
 // rescueLate keeps deletable packs that points committed during the prune still need, and indexes
 // them again.
 func (r *Repo) rescueLate(ctx context.Context, seen map[string]*Point, deletable map[ID]bool, st *pruneState, rep *PruneReport) error {
@@ -284,13 +294,14 @@ type pruneState struct {
 	entries        map[ID][]packEntry // pack → blobs (from the index, or from its header if unindexed)
 	sizes          map[ID]int64
 	orphans        map[ID]bool // packs in no index object
+	wasCondemned   map[ID]bool // packs a previous prune condemned in the index
 	condemned      map[ID]time.Time
 	condemnedNames []string
 	chosen         map[ID]ID // live blob → the pack that keeps it
 }
 
 func (r *Repo) pruneState(ctx context.Context) (*pruneState, error) {
-	st := &pruneState{entries: map[ID][]packEntry{}, sizes: map[ID]int64{}, orphans: map[ID]bool{}, condemned: map[ID]time.Time{}}
+	st := &pruneState{entries: map[ID][]packEntry{}, sizes: map[ID]int64{}, orphans: map[ID]bool{}, wasCondemned: map[ID]bool{}, condemned: map[ID]time.Time{}}
 	r.mu.Lock()
 	for id := range r.loaded {
 		st.indexIDs = append(st.indexIDs, id)
@@ -305,6 +316,12 @@ func (r *Repo) pruneState(ctx context.Context) (*pruneState, error) {
 		for _, p := range f.Packs {
 			if _, ok := st.entries[p.ID]; !ok {
 				st.entries[p.ID] = p.Blobs
+			}
+		}
+		for _, p := range f.Condemned {
+			if _, ok := st.entries[p.ID]; !ok {
+				st.entries[p.ID] = p.Blobs
+				st.wasCondemned[p.ID] = true
 			}
 		}
 	}
@@ -401,9 +418,18 @@ func (st *pruneState) choose(live map[ID]BlobType, repackBelow float64) (keep, r
 	for p := range st.entries {
 		packs = append(packs, p)
 	}
+	rank := func(p ID) int { // keep live blobs in packs in good standing first
+		switch {
+		case st.orphans[p]:
+			return 2
+		case st.wasCondemned[p]:
+			return 1
+		}
+		return 0
+	}
 	sort.Slice(packs, func(i, j int) bool {
-		if st.orphans[packs[i]] != st.orphans[packs[j]] {
-			return !st.orphans[packs[i]]
+		if ri, rj := rank(packs[i]), rank(packs[j]); ri != rj {
+			return ri < rj
 		}
 		return string(packs[i][:]) < string(packs[j][:])
 	})

@@ -143,6 +143,13 @@ func TestPruneDuringWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Before any further prune, the new point reads back whole: condemned blobs stay readable.
+	r2, err := Open(ctx, newFileBackend(t, dir), []byte("pw"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, r2, true)
+	sameBytes(t, "point committed across a prune", exportDisk(t, r2, pt, "d"), a)
 	// The next prune sees the new point use the condemned packs and keeps them.
 	rep, err = pr.Prune(ctx, PruneOptions{Policy: retention.DefaultPolicy(24 * time.Hour)})
 	if err != nil {
@@ -210,4 +217,40 @@ func TestPruneRefusesDamagedPoint(t *testing.T) {
 	if after := dirSize(t, dir); after != before {
 		t.Fatalf("prune changed the store: %d -> %d bytes", before, after)
 	}
+}
+
+// A writer that starts after a prune condemned data does not build on it: it stores its own copy,
+// so the condemned packs can go once the writers of their time are gone.
+func TestNoDedupAgainstCondemned(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "repo")
+	ctx := context.Background()
+	opts := testOptions()
+	r, err := Init(ctx, newFileBackend(t, dir), []byte("pw"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := randomImage(8, 1<<20)
+	old := putImage(t, r, "old", nil, map[string][]byte{"d": a})
+	if err := r.be.Delete(ctx, pointsPrefix+old.ID); err != nil {
+		t.Fatal(err)
+	}
+	// A live writer makes the prune condemn instead of delete.
+	w, err := r.NewWriter(ctx, "busy", nil, []DiskSpec{{"d", 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	rep, err := r.Prune(ctx, PruneOptions{Policy: retention.DefaultPolicy(24 * time.Hour)})
+	if err != nil || rep.PacksDeferred == 0 {
+		t.Fatalf("prune: %+v %v", rep, err)
+	}
+	r2, err := Open(ctx, newFileBackend(t, dir), []byte("pw"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := putImage(t, r2, "late", nil, map[string][]byte{"d": a})
+	if late.Stats.DataBlobs == 0 {
+		t.Fatal("a writer after the prune deduplicated against condemned data")
+	}
+	sameBytes(t, "late point", exportDisk(t, r2, late, "d"), a)
 }

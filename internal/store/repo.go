@@ -259,6 +259,9 @@ func (r *Repo) LoadIndex(ctx context.Context) error {
 			for _, p := range f.Packs {
 				r.index.addPack(p.ID, p.Blobs)
 			}
+			for _, p := range f.Condemned {
+				r.index.addCondemned(p.ID, p.Blobs)
+			}
 			r.mu.Lock()
 			r.loaded[id] = true
 			r.mu.Unlock()
