@@ -14,6 +14,9 @@ import (
 // pendingLimit bounds the bytes of partial-leaf writes a disk writer buffers before it flushes.
 const pendingLimit = 64 << 20
 
+// regionShift groups leaves into regions of 64 (8 MiB) to find quickly what a writer touched.
+const regionShift = 6
+
 // prefetchWindow is how many base leaves are loaded at once for sequential writes.
 const prefetchWindow = 256
 
@@ -34,6 +37,7 @@ type DiskWriter struct {
 
 	mu       sync.Mutex
 	leaves   map[int64]*leafState
+	regions  map[int64]struct{} // leaf index >> regionShift of every leaf in leaves
 	windows  map[int64]*sync.Once
 	pendingB atomic.Int64
 }
@@ -53,7 +57,7 @@ func newDiskWriter(w *Writer, ds DiskSpec) (*DiskWriter, error) {
 	if err := g.validate(); err != nil {
 		return nil, fmt.Errorf("disk %s: %w", ds.Name, err)
 	}
-	dw := &DiskWriter{w: w, name: ds.Name, g: g, h: g.height(), leaves: map[int64]*leafState{}, windows: map[int64]*sync.Once{}}
+	dw := &DiskWriter{w: w, name: ds.Name, g: g, h: g.height(), leaves: map[int64]*leafState{}, regions: map[int64]struct{}{}, windows: map[int64]*sync.Once{}}
 	if w.parent != nil {
 		if bd, ok := w.parent.Disk(ds.Name); ok {
 			bg := bd.geometry()
@@ -83,6 +87,7 @@ func (dw *DiskWriter) state(li int64) *leafState {
 	if ls == nil {
 		ls = &leafState{}
 		dw.leaves[li] = ls
+		dw.regions[li>>regionShift] = struct{}{}
 	}
 	return ls
 }
@@ -123,45 +128,79 @@ func (dw *DiskWriter) WriteAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// ZeroRange makes a range read as zeros (discard, write-zeroes, or a hole in the source).
+// ZeroRange makes a range read as zeros (discard, write-zeroes, or a hole in the source). Parts
+// that are zero already, in the parent and in this writer, cost nothing: whole zero subtrees of the
+// parent are skipped at once.
 func (dw *DiskWriter) ZeroRange(off, length int64) error {
+	if off < 0 || length < 0 || off+length > dw.g.size {
+		return fmt.Errorf("zero range of %d bytes at %d is outside disk %s of %d bytes", length, off, dw.name, dw.g.size)
+	}
 	lb := dw.g.leafBytes()
-	for length > 0 {
+	end := off + length
+	for off < end {
 		li := off / lb
-		leafStart := li * lb
-		take := min(length, leafStart+lb-off, dw.g.size-off)
-		if take <= 0 {
-			return fmt.Errorf("zero range beyond the end of disk %s", dw.name)
-		}
-		if need, err := dw.mayHaveData(li); err != nil {
+		if next, skip, err := dw.zeroUntil(li); err != nil {
 			return err
-		} else if need {
-			for o := int64(0); o < take; o += BlockSize {
-				chunk := zeroBlock[:min(int64(BlockSize), take-o)]
-				if _, err := dw.WriteAt(chunk, off+o); err != nil {
-					return err
-				}
+		} else if skip {
+			off = max(off, min(end, next*lb))
+			continue
+		}
+		leafEnd := min((li+1)*lb, end)
+		for o := off; o < leafEnd; o += BlockSize {
+			chunk := zeroBlock[:min(int64(BlockSize), leafEnd-o)]
+			if _, err := dw.WriteAt(chunk, o); err != nil {
+				return err
 			}
 		}
-		off += take
-		length -= take
+		off = leafEnd
 	}
 	return nil
 }
 
-// mayHaveData reports whether leaf li may hold data, in the base or in this writer.
-func (dw *DiskWriter) mayHaveData(li int64) (bool, error) {
+// zeroUntil reports whether leaf li reads as zeros in the parent and is untouched by this writer;
+// if so, next is the first leaf after li for which that is not known.
+func (dw *DiskWriter) zeroUntil(li int64) (next int64, zero bool, err error) {
 	dw.mu.Lock()
-	ls := dw.leaves[li]
+	_, touched := dw.leaves[li]
 	dw.mu.Unlock()
-	if ls != nil {
-		return true, nil
+	if touched {
+		return 0, false, nil
 	}
-	if dw.baseRoot.IsZero() || li >= dw.baseG.leaves() {
-		return false, nil
+	next = dw.g.leaves()
+	if !dw.baseRoot.IsZero() && li < dw.baseG.leaves() {
+		found := false
+		for k := dw.baseH; k >= 0; k-- {
+			span := dw.baseG.span(k)
+			id, err := nodeAt(dw.w.ctx, dw.w, dw.baseRoot, dw.baseG, dw.baseH, k, li/span)
+			if err != nil {
+				return 0, false, err
+			}
+			if id.IsZero() {
+				next, found = (li/span+1)*span, true
+				break
+			}
+		}
+		if !found {
+			return 0, false, nil // the parent has data in this leaf
+		}
 	}
-	id, err := nodeAt(dw.w.ctx, dw.w, dw.baseRoot, dw.baseG, dw.baseH, 0, li)
-	return !id.IsZero(), err
+	// Stop before the first region this writer touched.
+	dw.mu.Lock()
+	defer dw.mu.Unlock()
+	for r := li >> regionShift; r <= (next-1)>>regionShift; r++ {
+		if _, ok := dw.regions[r]; ok {
+			if first := r << regionShift; first > li {
+				return first, true, nil
+			}
+			return li + 1, !dw.touchedLeaf(li), nil
+		}
+	}
+	return next, true, nil
+}
+
+func (dw *DiskWriter) touchedLeaf(li int64) bool {
+	_, ok := dw.leaves[li]
+	return ok
 }
 
 // writeLeaf replaces a whole leaf.

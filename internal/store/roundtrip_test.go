@@ -154,3 +154,45 @@ func TestExportToTmpfs(t *testing.T) {
 	}
 	sameBytes(t, "export to tmpfs", got, img)
 }
+
+// Writes and zero ranges of every size, mixed, over generations, against a model of the disk.
+func TestZeroRangeModel(t *testing.T) {
+	r, _ := newTestRepo(t)
+	ctx := context.Background()
+	const size = 40<<20 + 3*4096 + 11
+	model := randomImage(3, size)
+	pt := putImage(t, r, "z", nil, map[string][]byte{"d": model})
+	rng := rand.New(rand.NewPCG(9, 9))
+	for gen := 0; gen < 4; gen++ {
+		w, err := r.NewWriter(ctx, "z", pt, []DiskSpec{{"d", size}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := w.Disk("d")
+		for k := 0; k < 60; k++ {
+			off := rng.Int64N(size)
+			n := min(size-off, rng.Int64N(12<<20))
+			if k%10 == 0 {
+				n = min(size-off, rng.Int64N(size))
+			}
+			if rng.IntN(2) == 0 {
+				data := randomImage(rng.Uint64(), int(min(n, 300000)))
+				copy(model[off:], data)
+				if _, err := d.WriteAt(data, off); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				clear(model[off : off+n])
+				if err := d.ZeroRange(off, n); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		pt, err = w.Commit(ctx, CommitMeta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameBytes(t, "after zero ranges", exportDisk(t, r, pt, "d"), model)
+	}
+	mustCheck(t, r, true)
+}
