@@ -1,14 +1,10 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"math/bits"
 	"sync"
 	"sync/atomic"
-
-	"github.com/zeebo/xxh3"
 )
 
 // pendingLimit bounds the bytes of partial-leaf writes a disk writer buffers before it flushes.
@@ -126,81 +122,6 @@ func (dw *DiskWriter) WriteAt(p []byte, off int64) (int, error) {
 		n += take
 	}
 	return n, nil
-}
-
-// ZeroRange makes a range read as zeros (discard, write-zeroes, or a hole in the source). Parts
-// that are zero already, in the parent and in this writer, cost nothing: whole zero subtrees of the
-// parent are skipped at once.
-func (dw *DiskWriter) ZeroRange(off, length int64) error {
-	if off < 0 || length < 0 || off+length > dw.g.size {
-		return fmt.Errorf("zero range of %d bytes at %d is outside disk %s of %d bytes", length, off, dw.name, dw.g.size)
-	}
-	lb := dw.g.leafBytes()
-	end := off + length
-	for off < end {
-		li := off / lb
-		if next, skip, err := dw.zeroUntil(li); err != nil {
-			return err
-		} else if skip {
-			off = max(off, min(end, next*lb))
-			continue
-		}
-		leafEnd := min((li+1)*lb, end)
-		for o := off; o < leafEnd; o += BlockSize {
-			chunk := zeroBlock[:min(int64(BlockSize), leafEnd-o)]
-			if _, err := dw.WriteAt(chunk, o); err != nil {
-				return err
-			}
-		}
-		off = leafEnd
-	}
-	return nil
-}
-
-// zeroUntil reports whether leaf li reads as zeros in the parent and is untouched by this writer;
-// if so, next is the first leaf after li for which that is not known.
-func (dw *DiskWriter) zeroUntil(li int64) (next int64, zero bool, err error) {
-	dw.mu.Lock()
-	_, touched := dw.leaves[li]
-	dw.mu.Unlock()
-	if touched {
-		return 0, false, nil
-	}
-	next = dw.g.leaves()
-	if !dw.baseRoot.IsZero() && li < dw.baseG.leaves() {
-		found := false
-		for k := dw.baseH; k >= 0; k-- {
-			span := dw.baseG.span(k)
-			id, err := nodeAt(dw.w.ctx, dw.w, dw.baseRoot, dw.baseG, dw.baseH, k, li/span)
-			if err != nil {
-				return 0, false, err
-			}
-			if id.IsZero() {
-				next, found = (li/span+1)*span, true
-				break
-			}
-		}
-		if !found {
-			return 0, false, nil // the parent has data in this leaf
-		}
-	}
-	// Stop before the first region this writer touched.
-	dw.mu.Lock()
-	defer dw.mu.Unlock()
-	for r := li >> regionShift; r <= (next-1)>>regionShift; r++ {
-		if _, ok := dw.regions[r]; ok {
-			if first := r << regionShift; first > li {
-				return first, true, nil
-			}
-			return li + 1, !dw.touchedLeaf(li), nil
-		}
-	}
-	return next, true, nil
-}
-
-func (dw *DiskWriter) touchedLeaf(li int64) bool {
-	_, ok := dw.leaves[li]
-	return ok
 }
 
 // writeLeaf replaces a whole leaf.
@@ -362,90 +283,4 @@ func (dw *DiskWriter) loadWindow(win int64) {
 		// Prefetching is an optimisation: the leaf load that needs the node reports the error.
 		dw.w.r.opts.Logger.Debug("prefetch of base leaves failed", "disk", dw.name, "err", err)
 	}
-}
-
-func fingerprintOf(b []byte) fingerprint {
-	h := xxh3.Hash128(b).Bytes()
-	return fingerprint(h)
-}
-
-// flushLeaf merges blocks (nil entries: unchanged) into the leaf and stores what changed.
-// Caller holds ls.mu.
-func (dw *DiskWriter) flushLeaf(li int64, ls *leafState, blocks *[maxLeafBlocks][]byte) error {
-	cur, err := dw.currentLeaf(li, ls)
-	if err != nil {
-		return fmt.Errorf("leaf %d: %w", li, err)
-	}
-	nl := leaf{span: dw.g.leafBlocks}
-	if cur != nil {
-		nl = *cur
-	}
-	var changed uint64
-	removed := false
-	for i := 0; i < dw.g.leafBlocks; i++ {
-		b := blocks[i]
-		if b == nil {
-			continue
-		}
-		if bytes.Equal(b, zeroBlock) {
-			if nl.has(i) {
-				nl.present &^= 1 << uint(i)
-				nl.ref[i] = blockRef{}
-				nl.fp[i] = fingerprint{}
-				removed = true
-			}
-			continue
-		}
-		fp := fingerprintOf(b)
-		if nl.has(i) && nl.fp[i] == fp {
-			continue
-		}
-		nl.fp[i] = fp
-		nl.present |= 1 << uint(i)
-		changed |= 1 << uint(i)
-	}
-	if changed == 0 && !removed {
-		return nil
-	}
-	bp := runBufs.Get().(*[]byte)
-	defer runBufs.Put(bp)
-	run := *bp
-	for i := 0; i < dw.g.leafBlocks; {
-		if changed&(1<<uint(i)) == 0 {
-			i++
-			continue
-		}
-		// The blocks are copied before they are fingerprinted again and hashed: a source that
-		// changes under us (a mapped live disk) must not make a blob differ from its ID or its
-		// fingerprints.
-		j := i
-		run = run[:0]
-		for j < dw.g.leafBlocks && changed&(1<<uint(j)) != 0 {
-			run = append(run, blocks[j]...)
-			nl.fp[j] = fingerprintOf(run[len(run)-BlockSize:])
-			j++
-		}
-		id := dw.w.r.keys.Hash(run)
-		if _, err := dw.w.p.add(id, DataBlob, run); err != nil {
-			*bp = run[:0]
-			return err
-		}
-		for k := i; k < j; k++ {
-			nl.ref[k] = blockRef{blob: id, off: uint16(k - i)}
-		}
-		i = j
-	}
-	*bp = run[:0]
-	dw.w.written.Add(int64(bits.OnesCount64(changed)))
-	var newID ID
-	if !nl.empty() {
-		enc := encodeLeaf(&nl)
-		newID = dw.w.r.keys.Hash(enc)
-		if _, err := dw.w.p.add(newID, TreeBlob, enc); err != nil {
-			return err
-		}
-		dw.w.r.nodes.put(newID, &nl)
-	}
-	ls.flushed, ls.changed, ls.id = true, true, newID
-	return nil
 }
