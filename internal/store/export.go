@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -19,6 +20,11 @@ type ExportOptions struct {
 
 // exportBatch is how many leaves one export task handles (4 MiB with 128 KiB leaves).
 const exportBatch = 32
+
+var batchBufs = sync.Pool{New: func() any {
+	b := directio.AlignedBuffer(exportBatch * maxBlobBytes)
+	return &b
+}}
 
 // Export writes the disk to out as a raw image: out is truncated to the disk's size and only blocks
 // with data are written, so zero ranges stay holes in a sparse file. Blobs are fetched, decrypted,
@@ -96,10 +102,45 @@ func (dr *DiskReader) exportRange(ctx context.Context, iw *imageWriter, lo, hi i
 	if len(blobs) == 0 {
 		return nil
 	}
+	lb := dr.g.leafBytes()
+	base := lo * lb
+	// Buffers are reused without clearing: only blocks that are present are filled and written.
+	n := min(int64(len(ids))*lb, dr.g.size-base)
+	bp := batchBufs.Get().(*[]byte)
+	defer batchBufs.Put(bp)
+	if int64(cap(*bp)) < n { // a geometry with larger leaves
+		*bp = directio.AlignedBuffer(int(n))
+	}
+	buf := (*bp)[:n]
+	// A blob that one extent uses whole is copied into its place in buf at once; others are kept
+	// aside and copied block by block. (Decoding straight into buf would force zstd onto its slow
+	// path, which needs slack beyond the output.)
+	uses := map[ID]int{}
+	place := map[ID][]byte{}
+	for i, l := range leaves {
+		if l == nil {
+			continue
+		}
+		for _, e := range l.extents() {
+			uses[e.blob]++
+			if e.off == 0 {
+				from := int64(i)*lb + int64(e.start*BlockSize)
+				if to := from + int64(e.count*BlockSize); to <= int64(len(buf)) {
+					place[e.blob] = buf[from:from:to]
+				}
+			}
+		}
+	}
 	data := map[ID][]byte{}
+	inPlace := map[ID]bool{}
 	if err := dr.r.loadBlobs(ctx, blobs, func(id ID, loc blobLoc, plain []byte) error {
 		if loc.Type != DataBlob {
 			return corruptf("blob %s is a %s blob where data was expected", id.Short(), loc.Type)
+		}
+		if p, ok := place[id]; ok && uses[id] == 1 && len(plain) == cap(p) {
+			copy(p[:cap(p)], plain)
+			inPlace[id] = true
+			return nil
 		}
 		data[id] = append([]byte(nil), plain...)
 		return nil
@@ -112,15 +153,12 @@ func (dr *DiskReader) exportRange(ctx context.Context, iw *imageWriter, lo, hi i
 		}
 		return nil, errors.New("blob not fetched")
 	}
-	lb := dr.g.leafBytes()
-	base := lo * lb
-	buf := directio.AlignedBuffer(int(min(int64(len(ids))*lb, dr.g.size-base)))
 	for i, l := range leaves {
 		if l == nil {
 			continue
 		}
 		from := int64(i) * lb
-		if err := dr.fill(lo+int64(i), l, buf[from:min(from+lb, int64(len(buf)))], get); err != nil {
+		if err := dr.fill(lo+int64(i), l, buf[from:min(from+lb, int64(len(buf)))], get, inPlace); err != nil {
 			return err
 		}
 	}

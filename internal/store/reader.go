@@ -44,10 +44,20 @@ func (dr *DiskReader) where(off int64, err error) error {
 }
 
 // fill copies the blocks of leaf l into buf (which covers the leaf from its first block), reading
-// blobs through get. Absent blocks are left as they are in buf.
-func (dr *DiskReader) fill(li int64, l *leaf, buf []byte, get func(ID) ([]byte, error)) error {
+// blobs through get, and checks every block against its fingerprint. Blobs in inPlace are in buf
+// already and are only checked. Absent blocks are left as they are in buf.
+func (dr *DiskReader) fill(li int64, l *leaf, buf []byte, get func(ID) ([]byte, error), inPlace map[ID]bool) error {
 	leafOff := li * dr.g.leafBytes()
 	for _, e := range l.extents() {
+		if inPlace[e.blob] {
+			for k := 0; k < e.count; k++ {
+				bi := e.start + k
+				if fingerprintOf(buf[bi*BlockSize:(bi+1)*BlockSize]) != l.fp[bi] {
+					return dr.where(leafOff+int64(bi*BlockSize), corruptf("block of blob %s does not match its fingerprint", e.blob.Short()))
+				}
+			}
+			continue
+		}
 		data, err := get(e.blob)
 		if err != nil {
 			return dr.where(leafOff+int64(e.start*BlockSize), err)
@@ -102,7 +112,7 @@ func (dr *DiskReader) ReadAt(p []byte, off int64) (int, error) {
 				data, _, err := dr.r.loadBlob(ctx, b, nil)
 				return data, err
 			}
-			if err := dr.fill(li, l, buf, get); err != nil {
+			if err := dr.fill(li, l, buf, get, nil); err != nil {
 				return n, err
 			}
 		}
