@@ -2,13 +2,13 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/opensiterecovery/osr/internal/crypto"
@@ -140,7 +140,7 @@ func (r *Repo) readPacks(ctx context.Context, sizes map[ID]int64, indexed map[ID
 				return nil
 			}
 			var damaged []string
-			if ID(sha256.Sum256(data)) != pack {
+			if ID(blake3.Sum256(data)) != pack {
 				damaged = append(damaged, "content does not match its name (hash)")
 			}
 			if _, herr := readPackHeader(r.keys, data); herr != nil {

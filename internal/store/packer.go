@@ -2,10 +2,11 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/zeebo/blake3"
 )
 
 // packer collects stored blobs into packs and uploads them, a bounded number at a time. Blobs it
@@ -128,7 +129,7 @@ func (p *packer) upload(buf *packBuf) {
 	go func() {
 		defer func() { <-p.sem; p.wg.Done() }()
 		data := sealPackTail(p.r.keys, buf.data, buf.entries)
-		id := ID(sha256.Sum256(data))
+		id := ID(blake3.Sum256(data))
 		if err := putBytes(p.ctx, p.r.be, packName(id), data); err != nil {
 			p.fail(fmt.Errorf("upload pack %s: %w", id.Short(), err))
 			return
