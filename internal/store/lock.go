@@ -133,7 +133,7 @@ func (r *Repo) Locks(ctx context.Context) ([]LockInfo, error) {
 		var li LockInfo
 		plain, err := r.keys.Open(nil, b, []byte(lockAD))
 		if err == nil {
-			err = json.Unmarshal(plain, &li)
+			li, err = decodeLockInfo(plain)
 		}
 		if err != nil {
 			r.opts.Logger.Warn("unreadable lock", "lock", name, "err", err)
@@ -181,4 +181,18 @@ func (r *Repo) RemoveStaleLocks(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// decodeLockInfo decodes a lock's plaintext.
+func decodeLockInfo(plain []byte) (LockInfo, error) {
+	var li LockInfo
+	if err := json.Unmarshal(plain, &li); err != nil {
+		return LockInfo{}, corruptf("lock: %v", err)
+	}
+	switch li.Kind {
+	case LockWrite, LockRead, LockPrune:
+	default:
+		return LockInfo{}, corruptf("lock: unknown kind %q", li.Kind)
+	}
+	return li, nil
 }

@@ -89,19 +89,17 @@ func (r *Repo) pruneState(ctx context.Context) (*pruneState, error) {
 		if err != nil {
 			return nil, err
 		}
-		var c condemnation
 		plain, err := r.keys.Open(nil, b, []byte(condemnedAD))
-		if err == nil {
-			err = json.Unmarshal(plain, &c)
-		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err)
 		}
-		for _, s := range c.Packs {
-			if id, err := crypto.ParseID(s); err == nil {
-				if t, ok := st.condemned[id]; !ok || c.Time.Before(t) {
-					st.condemned[id] = c.Time
-				}
+		t, packs, err := decodeCondemnation(plain)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		for _, id := range packs {
+			if old, ok := st.condemned[id]; !ok || t.Before(old) {
+				st.condemned[id] = t
 			}
 		}
 	}
@@ -181,4 +179,21 @@ func (st *pruneState) choose(live map[ID]BlobType, repackBelow float64) (keep, r
 		}
 	}
 	return keep, repack
+}
+
+// decodeCondemnation decodes a prune's record of condemned packs.
+func decodeCondemnation(plain []byte) (time.Time, []ID, error) {
+	var c condemnation
+	if err := json.Unmarshal(plain, &c); err != nil {
+		return time.Time{}, nil, corruptf("condemnation: %v", err)
+	}
+	ids := make([]ID, 0, len(c.Packs))
+	for _, s := range c.Packs {
+		id, err := crypto.ParseID(s)
+		if err != nil {
+			return time.Time{}, nil, corruptf("condemnation: %v", err)
+		}
+		ids = append(ids, id)
+	}
+	return c.Time, ids, nil
 }

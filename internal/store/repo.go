@@ -134,14 +134,20 @@ func ReadConfig(ctx context.Context, be storage.Backend) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("read config: %w", err)
 	}
+	return parseConfig(b, be.Location())
+}
+
+// parseConfig decodes and checks a config object read from loc.
+func parseConfig(b []byte, loc string) (Config, error) {
+	var cfg Config
 	if err := json.Unmarshal(b, &cfg); err != nil || cfg.Format != formatName {
-		return cfg, fmt.Errorf("%s does not hold an osr vault store: config object is not valid", be.Location())
+		return Config{}, fmt.Errorf("%s does not hold an osr vault store: config object is not valid", loc)
 	}
 	if cfg.Version > FormatVersion {
-		return cfg, fmt.Errorf("the store at %s has format version %d, newer than this osr supports (%d): upgrade osr", be.Location(), cfg.Version, FormatVersion)
+		return Config{}, fmt.Errorf("the store at %s has format version %d, newer than this osr supports (%d): upgrade osr", loc, cfg.Version, FormatVersion)
 	}
 	if cfg.Version < 1 {
-		return cfg, fmt.Errorf("the store at %s has an invalid format version %d", be.Location(), cfg.Version)
+		return Config{}, fmt.Errorf("the store at %s has an invalid format version %d", loc, cfg.Version)
 	}
 	return cfg, nil
 }
