@@ -175,6 +175,11 @@ func (r *Repo) points(ctx context.Context, machine string, strict bool) ([]*Poin
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	// Every index object a listed point needs was written before it: load them now, so that any
+	// point returned here can be read.
+	if err := r.LoadIndex(ctx); err != nil {
+		return nil, err
+	}
 	out := pts[:0]
 	for i, p := range pts {
 		if p == nil { // damaged: reported by check, must not hide the other points

@@ -237,8 +237,19 @@ func (r *Repo) Backend() storage.Backend { return r.be }
 // Index returns the in-memory index.
 func (r *Repo) Index() *Index { return r.index }
 
-// LoadIndex reads index objects not read yet.
+// LoadIndex reads index objects not read yet. An index object that disappears between the
+// listing and the read was superseded by a prune, whose new index the next listing finds.
 func (r *Repo) LoadIndex(ctx context.Context) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = r.loadIndexOnce(ctx); !storage.IsNotFound(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (r *Repo) loadIndexOnce(ctx context.Context) error {
 	var todo []ID
 	if err := r.be.List(ctx, indexPrefix, func(fi storage.Info) error {
 		id, err := crypto.ParseID(strings.TrimPrefix(fi.Name, indexPrefix))
