@@ -114,7 +114,7 @@ func (a *app) storeExport(f *repoFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			lock, err := r.Lock(ctx, store.LockRead)
+			lock, err := r.Session(ctx, store.LockRead)
 			if err != nil {
 				return err
 			}
