@@ -2,8 +2,6 @@ package azure_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
@@ -34,12 +32,6 @@ func azurite(t *testing.T) azure.Config {
 	return cfg
 }
 
-func randomName(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
-
 func open(t *testing.T, cfg azure.Config) *azure.Backend {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -51,31 +43,14 @@ func open(t *testing.T, cfg azure.Config) *azure.Backend {
 	return be
 }
 
-// cleanup deletes every object of be when the test ends.
-func cleanup(t *testing.T, be storage.Backend) {
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		var names []string
-		if err := be.List(ctx, "", func(fi storage.Info) error { names = append(names, fi.Name); return nil }); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, n := range names {
-			if err := be.Delete(ctx, n); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
-}
-
 func TestConformance(t *testing.T) {
 	base := azurite(t)
 	base.CreateIfMissing = true
 	newBackend := func(t *testing.T) storage.Backend {
 		cfg := base
-		cfg.Prefix = randomName("t-") + "/vault"
+		cfg.Prefix = storagetest.RandomName("t-") + "/vault"
 		be := open(t, cfg)
-		cleanup(t, be)
+		storagetest.Cleanup(t, be)
 		return be
 	}
 	reopen := func(t *testing.T, be storage.Backend) storage.Backend {
@@ -92,13 +67,13 @@ func TestOpen(t *testing.T) {
 	ctx := t.Context()
 
 	missing := cfg
-	missing.Container = randomName("missing-")
+	missing.Container = storagetest.RandomName("missing-")
 	if _, err := azure.Open(ctx, missing); !storage.IsPermanent(err) || storage.IsNotFound(err) || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("open of a missing container: %v, want a permanent error saying it does not exist", err)
 	}
 
 	created := cfg
-	created.Container = randomName("created-")
+	created.Container = storagetest.RandomName("created-")
 	created.CreateIfMissing = true
 	be := open(t, created)
 	if got, want := be.Location(), "azure://"+created.Container; got != want {

@@ -3,8 +3,6 @@ package backends_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,12 +18,6 @@ import (
 
 const startServers = "Start the test servers and load their environment with\n" +
 	"\tscripts/services.sh start && source \"$(scripts/services.sh env)\""
-
-func randomName(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
 
 // options are what the suite runs with: retries (quick ones) and generous bandwidth limits, so
 // that the wrappers are part of what is tested.
@@ -100,7 +92,7 @@ func TestAzure(t *testing.T) {
 	if os.Getenv("OSR_TEST_AZURITE") != "1" || os.Getenv("AZURE_STORAGE_ENDPOINT") == "" {
 		t.Fatal("no Azurite to test against: OSR_TEST_AZURITE=1 and the AZURE_STORAGE_* variables must be set. " + startServers)
 	}
-	runSuite(t, func(t *testing.T) string { return "azure://osrtest/" + randomName("b-") })
+	runSuite(t, func(t *testing.T) string { return "azure://osrtest/" + storagetest.RandomName("b-") })
 
 	// The same Azurite through a connection string, and a location without secrets. (This runs
 	// before the suite's parallel subtests.)
@@ -123,7 +115,9 @@ func TestS3(t *testing.T) {
 	if endpoint == "" || os.Getenv("AWS_ACCESS_KEY_ID") == "" {
 		t.Fatal("no S3 server to test against: OSR_TEST_S3_ENDPOINT and the AWS_* variables must be set. " + startServers)
 	}
-	runSuite(t, func(t *testing.T) string { return "s3://" + endpoint + "/osrtest/" + randomName("b-") + "?tls=false" })
+	runSuite(t, func(t *testing.T) string {
+		return "s3://" + endpoint + "/osrtest/" + storagetest.RandomName("b-") + "?tls=false"
+	})
 
 	be := open(t, "s3://"+endpoint+"/osrtest?tls=false", backends.Options{CreateIfMissing: true})
 	if loc := be.Location(); strings.Contains(loc, os.Getenv("AWS_SECRET_ACCESS_KEY")) {

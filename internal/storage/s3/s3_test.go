@@ -2,8 +2,6 @@ package s3_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
@@ -35,12 +33,6 @@ func versitygw(t *testing.T) s3.Config {
 	return cfg
 }
 
-func randomName(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
-
 func open(t *testing.T, cfg s3.Config) *s3.Backend {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -52,31 +44,14 @@ func open(t *testing.T, cfg s3.Config) *s3.Backend {
 	return be
 }
 
-// cleanup deletes every object of be when the test ends.
-func cleanup(t *testing.T, be storage.Backend) {
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		var names []string
-		if err := be.List(ctx, "", func(fi storage.Info) error { names = append(names, fi.Name); return nil }); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, n := range names {
-			if err := be.Delete(ctx, n); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
-}
-
 func TestConformance(t *testing.T) {
 	base := versitygw(t)
 	base.CreateIfMissing = true
 	newBackend := func(t *testing.T) storage.Backend {
 		cfg := base
-		cfg.Prefix = randomName("t-") + "/vault"
+		cfg.Prefix = storagetest.RandomName("t-") + "/vault"
 		be := open(t, cfg)
-		cleanup(t, be)
+		storagetest.Cleanup(t, be)
 		return be
 	}
 	reopen := func(t *testing.T, be storage.Backend) storage.Backend {
@@ -94,13 +69,13 @@ func TestOpen(t *testing.T) {
 	ctx := t.Context()
 
 	missing := cfg
-	missing.Bucket = randomName("missing-")
+	missing.Bucket = storagetest.RandomName("missing-")
 	if _, err := s3.Open(ctx, missing); !storage.IsPermanent(err) || storage.IsNotFound(err) || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("open of a missing bucket: %v, want a permanent error saying it does not exist", err)
 	}
 
 	created := cfg
-	created.Bucket = randomName("created-")
+	created.Bucket = storagetest.RandomName("created-")
 	created.Prefix = "some/prefix"
 	created.CreateIfMissing = true
 	be := open(t, created)
