@@ -190,4 +190,3 @@ func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
