@@ -40,6 +40,16 @@ func newTestRepo(t *testing.T) (*Repo, string) {
 	return r, dir
 }
 
+// reopenRepo opens the store of newTestRepo again, as another process would.
+func reopenRepo(t *testing.T, dir string) *Repo {
+	t.Helper()
+	r, err := Open(context.Background(), newFileBackend(t, dir), []byte("secret"), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // randomImage returns an image of size bytes with data, zero blocks and compressible blocks mixed.
 func randomImage(seed uint64, size int) []byte {
 	rng := rand.New(rand.NewPCG(seed, 1))

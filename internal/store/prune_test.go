@@ -42,7 +42,7 @@ func TestPruneThinsAndFrees(t *testing.T) {
 	opts := testOptions()
 	opts.Clock = fc
 	ctx := context.Background()
-	r, err := Init(ctx, newFileBackend(t, dir), []byte("pw"), opts)
+	r, err := Init(ctx, newFileBackend(t, dir), []byte("secret"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,10 +84,7 @@ func TestPruneThinsAndFrees(t *testing.T) {
 	if rep.Reasons[pts[3].ID] == "" {
 		t.Fatalf("newest app-consistent point was not kept: %v", rep.Reasons)
 	}
-	r2, err := Open(ctx, newFileBackend(t, dir), []byte("pw"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := reopenRepo(t, dir)
 	mustCheck(t, r2, true)
 	kept := map[string]bool{}
 	for _, p := range rep.Kept {
@@ -106,13 +103,8 @@ func TestPruneThinsAndFrees(t *testing.T) {
 // A writer that began before a prune dedups against data the prune finds unreferenced; the prune
 // must defer deleting it, and the point must stay whole.
 func TestPruneDuringWriter(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "repo")
+	r, dir := newTestRepo(t)
 	ctx := context.Background()
-	opts := testOptions()
-	r, err := Init(ctx, newFileBackend(t, dir), []byte("pw"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := randomImage(7, 2<<20)
 	putImage(t, r, "old", nil, map[string][]byte{"d": a})
 	// The writer for machine "new" starts now and will write the same content as "old".
@@ -125,10 +117,7 @@ func TestPruneDuringWriter(t *testing.T) {
 	if err := r.be.Delete(ctx, pointsPrefix+pts[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	pr, err := Open(ctx, newFileBackend(t, dir), []byte("pw"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pr := reopenRepo(t, dir)
 	rep, err := pr.Prune(ctx, PruneOptions{Policy: retention.DefaultPolicy(24 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -144,10 +133,7 @@ func TestPruneDuringWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Before any further prune, the new point reads back whole: condemned blobs stay readable.
-	r2, err := Open(ctx, newFileBackend(t, dir), []byte("pw"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := reopenRepo(t, dir)
 	mustCheck(t, r2, true)
 	sameBytes(t, "point committed across a prune", exportDisk(t, r2, pt, "d"), a)
 	// The next prune sees the new point use the condemned packs and keeps them.
@@ -158,10 +144,7 @@ func TestPruneDuringWriter(t *testing.T) {
 	if rep.PacksRescued == 0 {
 		t.Fatalf("want rescued packs, got %+v", rep)
 	}
-	r3, err := Open(ctx, newFileBackend(t, dir), []byte("pw"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r3 := reopenRepo(t, dir)
 	mustCheck(t, r3, true)
 	sameBytes(t, "point written across a prune", exportDisk(t, r3, pt, "d"), a)
 }
@@ -222,13 +205,8 @@ func TestPruneRefusesDamagedPoint(t *testing.T) {
 // A writer that starts after a prune condemned data does not build on it: it stores its own copy,
 // so the condemned packs can go once the writers of their time are gone.
 func TestNoDedupAgainstCondemned(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "repo")
+	r, dir := newTestRepo(t)
 	ctx := context.Background()
-	opts := testOptions()
-	r, err := Init(ctx, newFileBackend(t, dir), []byte("pw"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := randomImage(8, 1<<20)
 	old := putImage(t, r, "old", nil, map[string][]byte{"d": a})
 	if err := r.be.Delete(ctx, pointsPrefix+old.ID); err != nil {
@@ -244,10 +222,7 @@ func TestNoDedupAgainstCondemned(t *testing.T) {
 	if err != nil || rep.PacksDeferred == 0 {
 		t.Fatalf("prune: %+v %v", rep, err)
 	}
-	r2, err := Open(ctx, newFileBackend(t, dir), []byte("pw"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := reopenRepo(t, dir)
 	late := putImage(t, r2, "late", nil, map[string][]byte{"d": a})
 	if late.Stats.DataBlobs == 0 {
 		t.Fatal("a writer after the prune deduplicated against condemned data")
