@@ -73,5 +73,14 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.AddCommand(a.storeCommand())
+	// Each area of the product registers its commands in its own file.
+	for _, area := range [][]*cobra.Command{
+		a.pipelineCommands(),     // pki, process-server (cmd_pipeline.go)
+		a.mobilityCommands(),     // mobility (cmd_mobility.go)
+		a.vaultCommands(),        // vault, policy, replication, recovery-points, users, jobs, alerts (cmd_vault.go)
+		a.configServerCommands(), // config-server, account, infrastructure (cmd_configserver.go)
+	} {
+		root.AddCommand(area...)
+	}
 	return root
 }
