@@ -83,8 +83,12 @@ func (a *app) storeLs(f *repoFlags) *cobra.Command {
 					names = append(names, d.Name)
 					size += d.Size
 				}
+				consistency := string(p.Consistency)
+				if p.Partial {
+					consistency = "partial (initial replication)"
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID[:12], p.Time.Local().Format("2006-01-02 15:04:05"),
-					p.Machine, p.Consistency, strings.Join(names, ","), progress.FormatBytes(size),
+					p.Machine, consistency, strings.Join(names, ","), progress.FormatBytes(size),
 					progress.FormatBytes(p.Stats.DataBytes+p.Stats.TreeBytes))
 			}
 			return tw.Flush()

@@ -13,6 +13,7 @@ type Point struct {
 	Machine       string
 	Time          time.Time
 	AppConsistent bool
+	Partial       bool // a chunk of an initial replication: kept only while it is the newest point
 }
 
 // Decision is the outcome of Apply. Keep and Forget together hold every input point exactly once,
@@ -28,6 +29,7 @@ const (
 	reasonFuture        = "in the future (clock skew)"
 	reasonNewestApp     = "newest app-consistent"
 	reasonNewest        = "newest point"
+	reasonSeeding       = "initial replication in progress"
 	reasonInvalidPrefix = "policy not applied: "
 )
 
@@ -73,8 +75,14 @@ func applyMachine(p Policy, now time.Time, pts []Point, d *Decision) {
 		nsec int
 	}
 	seenBucket := map[bucketKey]bool{}
-	newestApp := -1
+	newestApp, newest := -1, -1
 	for i := len(pts) - 1; i >= 0; i-- {
+		if pts[i].Partial {
+			continue // only the rule below keeps a partial point
+		}
+		if newest < 0 {
+			newest = i
+		}
 		t := pts[i].Time
 		switch {
 		case t.After(now):
@@ -95,8 +103,14 @@ func applyMachine(p Policy, now time.Time, pts []Point, d *Decision) {
 	if newestApp >= 0 {
 		reasons[newestApp] = append(reasons[newestApp], reasonNewestApp)
 	}
-	last := len(pts) - 1
-	reasons[last] = append(reasons[last], reasonNewest)
+	if newest >= 0 {
+		reasons[newest] = append(reasons[newest], reasonNewest)
+	}
+	// The newest partial point is the resume point of an initial replication in progress, as long
+	// as no complete point is newer.
+	if last := len(pts) - 1; pts[last].Partial {
+		reasons[last] = append(reasons[last], reasonSeeding)
+	}
 
 	for i, pt := range pts {
 		if len(reasons[i]) == 0 {

@@ -21,6 +21,9 @@ type Consistency string
 const (
 	CrashConsistent Consistency = "crash"
 	AppConsistent   Consistency = "app"
+	// NoConsistency marks a partial point: a chunk of an initial replication, not an image of any
+	// instant.
+	NoConsistency Consistency = "none"
 )
 
 // Point is a recovery point: all disks of one machine at one instant.
@@ -31,10 +34,17 @@ type Point struct {
 	Time        time.Time   `json:"time"` // the instant the disks were captured
 	Consistency Consistency `json:"consistency"`
 	Parent      string      `json:"parent,omitempty"`
-	Hostname    string      `json:"hostname,omitempty"`
-	Committed   time.Time   `json:"committed"`
-	Disks       []DiskPoint `json:"disks"`
-	Stats       PointStats  `json:"stats"`
+	// Partial is set on a point of an initial replication still in progress: its disks hold what
+	// was copied so far. It is never offered for recovery and retention drops it once a newer
+	// point exists.
+	Partial bool `json:"partial,omitempty"`
+	// Labels are what the writer of the point wants to find again (the replication pipeline keeps
+	// its sequence numbers and initial-replication cursors here).
+	Labels    map[string]string `json:"labels,omitempty"`
+	Hostname  string            `json:"hostname,omitempty"`
+	Committed time.Time         `json:"committed"`
+	Disks     []DiskPoint       `json:"disks"`
+	Stats     PointStats        `json:"stats"`
 }
 
 // DiskPoint is one disk of a point.
@@ -89,6 +99,12 @@ func (p *Point) validate() error {
 	}
 	if p.Machine == "" || len(p.Disks) == 0 {
 		return errors.New("point has no machine or no disks")
+	}
+	switch {
+	case p.Partial && p.Consistency != NoConsistency:
+		return fmt.Errorf("partial point has consistency %q, want %q", p.Consistency, NoConsistency)
+	case !p.Partial && p.Consistency != CrashConsistent && p.Consistency != AppConsistent:
+		return fmt.Errorf("point has unknown consistency %q", p.Consistency)
 	}
 	seen := map[string]bool{}
 	for i := range p.Disks {
@@ -213,6 +229,9 @@ func (r *Repo) ResolvePoint(ctx context.Context, machine, ref string) (*Point, e
 	switch ref {
 	case "latest", "latest-app":
 		for i := len(pts) - 1; i >= 0; i-- {
+			if pts[i].Partial {
+				continue
+			}
 			if ref == "latest" || pts[i].Consistency == AppConsistent {
 				found = pts[i]
 				break

@@ -82,7 +82,7 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, erro
 	var rp []retention.Point
 	for _, p := range pts {
 		byID[p.ID] = p
-		rp = append(rp, retention.Point{ID: p.ID, Machine: p.Machine, Time: p.Time, AppConsistent: p.Consistency == AppConsistent})
+		rp = append(rp, retention.Point{ID: p.ID, Machine: p.Machine, Time: p.Time, AppConsistent: p.Consistency == AppConsistent, Partial: p.Partial})
 	}
 	dec := retention.Apply(opts.Policy, r.opts.Clock.Now(), rp)
 	rep.Reasons = dec.Reasons

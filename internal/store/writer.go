@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,10 @@ type DiskSpec struct {
 type CommitMeta struct {
 	Time        time.Time // capture instant; default: the clock at commit
 	Consistency Consistency
+	// Partial commits a chunk of an initial replication (consistency must be empty or
+	// NoConsistency): see Point.Partial.
+	Partial bool
+	Labels  map[string]string // copied into Point.Labels
 }
 
 // Writer builds one recovery point of one machine from a parent point. Disks are written with
@@ -129,17 +134,29 @@ func (w *Writer) Commit(ctx context.Context, meta CommitMeta) (*Point, error) {
 	if err := w.open(); err != nil {
 		return nil, err
 	}
-	if meta.Consistency == "" {
+	switch {
+	case meta.Partial && (meta.Consistency == "" || meta.Consistency == NoConsistency):
+		meta.Consistency = NoConsistency
+	case meta.Partial:
+		return nil, fmt.Errorf("a partial point cannot be %q consistent", meta.Consistency)
+	case meta.Consistency == "":
 		meta.Consistency = CrashConsistent
-	}
-	if meta.Consistency != CrashConsistent && meta.Consistency != AppConsistent {
+	case meta.Consistency != CrashConsistent && meta.Consistency != AppConsistent:
 		return nil, fmt.Errorf("unknown consistency %q", meta.Consistency)
+	}
+	for k := range meta.Labels {
+		if k == "" {
+			return nil, errors.New("a point label has an empty name")
+		}
 	}
 	if meta.Time.IsZero() {
 		meta.Time = w.r.opts.Clock.Now()
 	}
 	pt := &Point{Version: 1, ID: crypto.RandomID().String(), Machine: w.machine, Time: meta.Time.UTC(),
-		Consistency: meta.Consistency, Hostname: w.r.opts.Hostname}
+		Consistency: meta.Consistency, Hostname: w.r.opts.Hostname, Partial: meta.Partial}
+	if len(meta.Labels) > 0 {
+		pt.Labels = maps.Clone(meta.Labels)
+	}
 	if w.parent != nil {
 		pt.Parent = w.parent.ID
 	}
