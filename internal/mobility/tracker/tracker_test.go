@@ -190,6 +190,7 @@ func TestCompareImageWithHoles(t *testing.T) {
 		if _, err := f.WriteAt(buf, b*BlockSize); err != nil {
 			t.Fatal(err)
 		}
+		copy(img[b*BlockSize:], buf)
 	}
 	dirty := NewBitmap(Blocks(size))
 	dirty.Set(600)
