@@ -1,0 +1,279 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Engine names a database engine.
+type Engine string
+
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// DB is the metadata database. It is safe for concurrent use.
+type DB struct {
+	*sql.DB
+	Engine Engine
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open opens the database named by dsn (a SQLite file path, or a postgres:// URL) and applies
+// pending migrations.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	var d *DB
+	if IsPostgres(dsn) {
+		sdb, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgresql database: %w", err)
+		}
+		sdb.SetMaxOpenConns(20)
+		sdb.SetMaxIdleConns(20)
+		d = &DB{DB: sdb, Engine: Postgres}
+	} else {
+		if dsn == "" {
+			return nil, errors.New("database path is empty")
+		}
+		// WAL lets readers run beside the single writer; write transactions take the lock at BEGIN
+		// (immediate) so that two writers never deadlock upgrading a read lock.
+		sdb, err := sql.Open("sqlite", "file:"+dsn+"?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)")
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite database %s: %w", dsn, err)
+		}
+		sdb.SetMaxOpenConns(4)
+		sdb.SetMaxIdleConns(4)
+		sdb.SetConnMaxIdleTime(0)
+		d = &DB{DB: sdb, Engine: SQLite}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := d.PingContext(pctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("connect to the %s database: %w", d.Engine, err)
+	}
+	if err := d.migrate(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Rebind turns ? placeholders into the engine's form. Queries must not hold a literal '?'.
+func (d *DB) Rebind(q string) string {
+	if d.Engine != Postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// Exec runs a statement written with ? placeholders.
+func (d *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return d.ExecContext(ctx, d.Rebind(q), args...)
+}
+
+// Query runs a query written with ? placeholders.
+func (d *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return d.QueryContext(ctx, d.Rebind(q), args...)
+}
+
+// QueryRow runs a query written with ? placeholders that returns at most one row.
+func (d *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return d.QueryRowContext(ctx, d.Rebind(q), args...)
+}
+
+// Tx is a transaction with the same ?-placeholder helpers.
+type Tx struct {
+	*sql.Tx
+	d *DB
+}
+
+// Exec runs a statement in the transaction.
+func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.ExecContext(ctx, t.d.Rebind(q), args...)
+}
+
+// Query runs a query in the transaction.
+func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.QueryContext(ctx, t.d.Rebind(q), args...)
+}
+
+// QueryRow runs a one-row query in the transaction.
+func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.QueryRowContext(ctx, t.d.Rebind(q), args...)
+}
+
+// InTx runs fn in a transaction, committing when fn returns nil and rolling back otherwise. On
+// PostgreSQL the transaction is SERIALIZABLE and retried (up to 5 times) on serialisation failures,
+// so fn must be safe to run again.
+func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	opts := &sql.TxOptions{}
+	if d.Engine == Postgres {
+		opts.Isolation = sql.LevelSerializable
+	}
+	for attempt := 0; ; attempt++ {
+		err := d.tryTx(ctx, opts, fn)
+		if err != nil && d.Engine == Postgres && attempt < 5 && isSerializationFailure(err) {
+			continue
+		}
+		return err
+	}
+}
+
+func (d *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *Tx) error) error {
+	stx, err := d.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(&Tx{Tx: stx, d: d}); err != nil {
+		stx.Rollback()
+		return err
+	}
+	if err := stx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func isSerializationFailure(err error) bool {
+	var sqlState interface{ SQLState() string }
+	if errors.As(err, &sqlState) {
+		return sqlState.SQLState() == "40001" || sqlState.SQLState() == "40P01"
+	}
+	return false
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation on either engine.
+func IsUniqueViolation(err error) bool {
+	var sqlState interface{ SQLState() string }
+	if errors.As(err, &sqlState) {
+		return sqlState.SQLState() == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("migration file %s is not named NNN_name.sql", e.Name())
+		}
+		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: versions must be 1, 2, 3, ... without gaps", m.name)
+		}
+	}
+	return ms, nil
+}
+
+// SchemaVersion is the newest migration this binary knows.
+func SchemaVersion() int {
+	ms, _ := migrations()
+	return len(ms)
+}
+
+func (d *DB) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	if _, err := d.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var cur int
+	if err := d.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if cur > len(ms) {
+		return fmt.Errorf("database schema version %d is newer than this osr knows (%d): upgrade osr", cur, len(ms))
+	}
+	for _, m := range ms[cur:] {
+		err := d.InTx(ctx, func(tx *Tx) error {
+			for _, stmt := range splitStatements(m.sql) {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("%q: %w", firstLine(stmt), err)
+				}
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`, m.version, m.name, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// splitStatements splits a migration at semicolons that end a line; comments (--) are dropped.
+func splitStatements(s string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		cur.WriteString(line + "\n")
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if strings.TrimSpace(cur.String()) != "" {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
