@@ -1,0 +1,143 @@
+package freeze
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/opensiterecovery/osr/internal/clock"
+)
+
+// ioctl numbers of linux/fs.h: _IOWR('X', 119, int) and _IOWR('X', 120, int).
+const (
+	fiFreeze = 0xC0045877
+	fiThaw   = 0xC0045878
+)
+
+// Frozen is a set of frozen filesystems. Thaw it exactly once; it thaws by itself when the bound
+// given to Freeze passes first.
+type Frozen struct {
+	mounts   []Mount
+	files    []*os.File
+	start    time.Time
+	clock    clock.Clock
+	log      *slog.Logger
+	once     sync.Once
+	timer    *time.Timer
+	expired  chan struct{}
+	thawErr  error
+	duration time.Duration
+}
+
+// Freeze freezes every filesystem of mounts, in order. If one cannot be frozen, the ones already
+// frozen are thawed and the error names the mount point. After timeout the filesystems are thawed
+// whatever the caller does; Expired tells it. Nothing is frozen when mounts is empty.
+func Freeze(mounts []Mount, timeout time.Duration, clk clock.Clock, log *slog.Logger) (*Frozen, error) {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	fz := &Frozen{mounts: mounts, clock: clk, log: log, expired: make(chan struct{})}
+	for _, m := range mounts {
+		f, err := os.Open(m.Point)
+		if err != nil {
+			fz.thawAll()
+			return nil, fmt.Errorf("freeze %s: %w", m.Point, err)
+		}
+		if err := ioctl(f, fiFreeze); err != nil {
+			f.Close()
+			fz.thawAll()
+			if errors.Is(err, unix.EBUSY) {
+				return nil, fmt.Errorf("freeze %s: already frozen by someone else", m.Point)
+			}
+			return nil, fmt.Errorf("freeze %s: %w", m.Point, err)
+		}
+		fz.files = append(fz.files, f)
+	}
+	fz.start = clk.Now()
+	if timeout > 0 {
+		fz.timer = time.AfterFunc(timeout, func() {
+			close(fz.expired)
+			log.Warn("freeze outlasted its bound: thawing", "timeout", timeout, "mounts", fz.points())
+			fz.Thaw()
+		})
+	}
+	return fz, nil
+}
+
+func ioctl(f *os.File, req uint) error {
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), uintptr(req), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Expired is closed when the freeze outlasted its bound and was thawed by the watchdog.
+func (fz *Frozen) Expired() <-chan struct{} { return fz.expired }
+
+// IsExpired reports whether the watchdog thawed the filesystems.
+func (fz *Frozen) IsExpired() bool {
+	select {
+	case <-fz.expired:
+		return true
+	default:
+		return false
+	}
+}
+
+// Thaw thaws every frozen filesystem (each one even if another fails) and returns how long they were
+// frozen and the first error. It is safe to call more than once and from several goroutines; later
+// calls return the first call's result.
+func (fz *Frozen) Thaw() (time.Duration, error) {
+	fz.once.Do(func() {
+		if fz.timer != nil {
+			fz.timer.Stop()
+		}
+		fz.thawErr = fz.thawAll()
+		fz.duration = fz.clock.Now().Sub(fz.start)
+		if len(fz.mounts) > 0 {
+			fz.log.Info("filesystems thawed", "frozen_for", fz.duration, "mounts", fz.points())
+		}
+	})
+	return fz.duration, fz.thawErr
+}
+
+func (fz *Frozen) thawAll() error {
+	var first error
+	for i := len(fz.files) - 1; i >= 0; i-- {
+		f := fz.files[i]
+		// A thaw is retried: it must not be lost to a signal.
+		var err error
+		for range 3 {
+			if err = ioctl(f, fiThaw); err == nil || !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		if err != nil && !errors.Is(err, unix.EINVAL) && first == nil { // EINVAL: not frozen
+			first = fmt.Errorf("thaw %s: %w", f.Name(), err)
+		}
+		f.Close()
+	}
+	fz.files = nil
+	return first
+}
+
+func (fz *Frozen) points() string {
+	p := make([]string, len(fz.mounts))
+	for i, m := range fz.mounts {
+		p[i] = m.Point
+	}
+	return strings.Join(p, ",")
+}
+
+// Mounts returns the frozen filesystems.
+func (fz *Frozen) Mounts() []Mount { return fz.mounts }
