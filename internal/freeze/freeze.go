@@ -29,7 +29,7 @@ type Frozen struct {
 	clock    clock.Clock
 	log      *slog.Logger
 	once     sync.Once
-	timer    *time.Timer
+	done     chan struct{} // closed by Thaw: stops the watchdog
 	expired  chan struct{}
 	thawErr  error
 	duration time.Duration
@@ -45,7 +45,7 @@ func Freeze(mounts []Mount, timeout time.Duration, clk clock.Clock, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	fz := &Frozen{mounts: mounts, clock: clk, log: log, expired: make(chan struct{})}
+	fz := &Frozen{mounts: mounts, clock: clk, log: log, expired: make(chan struct{}), done: make(chan struct{})}
 	for _, m := range mounts {
 		f, err := os.Open(m.Point)
 		if err != nil {
@@ -64,11 +64,17 @@ func Freeze(mounts []Mount, timeout time.Duration, clk clock.Clock, log *slog.Lo
 	}
 	fz.start = clk.Now()
 	if timeout > 0 {
-		fz.timer = time.AfterFunc(timeout, func() {
-			close(fz.expired)
-			log.Warn("freeze outlasted its bound: thawing", "timeout", timeout, "mounts", fz.points())
-			fz.Thaw()
-		})
+		go func() {
+			t := time.NewTimer(timeout)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				close(fz.expired)
+				log.Warn("freeze outlasted its bound: thawing", "timeout", timeout, "mounts", fz.points())
+				fz.Thaw()
+			case <-fz.done:
+			}
+		}()
 	}
 	return fz, nil
 }
@@ -99,9 +105,7 @@ func (fz *Frozen) IsExpired() bool {
 // calls return the first call's result.
 func (fz *Frozen) Thaw() (time.Duration, error) {
 	fz.once.Do(func() {
-		if fz.timer != nil {
-			fz.timer.Stop()
-		}
+		close(fz.done)
 		fz.thawErr = fz.thawAll()
 		fz.duration = fz.clock.Now().Sub(fz.start)
 		if len(fz.mounts) > 0 {
