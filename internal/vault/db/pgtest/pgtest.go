@@ -1,5 +1,5 @@
 // Package pgtest starts a real, throwaway PostgreSQL server for tests: initdb into a temporary
-// directory, a unix socket in that directory, no TCP (listen_addresses=''). PostgreSQL refuses to
+// directory, a unix socket in that directory, no TCP (listen_addresses=”). PostgreSQL refuses to
 // run as root, so when the test runs as root the server runs as the "postgres" (or "nobody") user.
 //
 // One server per test package (start it in TestMain), a fresh database per test (NewDatabase).
