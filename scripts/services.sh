@@ -3,13 +3,17 @@
 #   Azurite (azurite@3.35.0 from npm), the Azure Blob Storage emulator, and
 #   versitygw (v1.8.0, go install), an S3 gateway on a posix directory.
 #
-# Usage: scripts/services.sh start|stop|restart|status|env
+# Usage: scripts/services.sh start|stop|restart|status|env|stop-one NAME|start-one NAME
 #   start    installs what is missing into .services/, starts both servers on free ports, waits
 #            until they answer and writes .services/env, a file to source:
 #              source "$(scripts/services.sh env)"
 #            Starting when they already run does nothing.
 #   stop     stops them and removes their data and the env file.
 #   env      prints the env file's path (fails if the servers were not started).
+#   stop-one NAME   stops one server (azurite or versitygw) and keeps its data, port and
+#                   credentials: a storage outage for tests.
+#   start-one NAME  starts it again on the same port, data and credentials, and waits until it
+#                   answers.
 #
 # Needs bash, node/npm and go; nothing else. OSR_SERVICES_DIR overrides the .services directory.
 set -euo pipefail
@@ -178,8 +182,50 @@ cmd_status() {
 	done
 }
 
+# env_value NAME: the value of NAME in the env file (quotes removed).
+env_value() {
+	[[ -f $ENV_FILE ]] || die "no env file: run scripts/services.sh start first"
+	sed -n "s/^export $1=//p" "$ENV_FILE" | tr -d "'"
+}
+
+cmd_stop_one() {
+	case ${1:-} in
+	azurite | versitygw) stop_one "$1" "$1" ;;
+	*) die "usage: $0 stop-one azurite|versitygw" ;;
+	esac
+}
+
+cmd_start_one() {
+	local port
+	[[ -d $RUN ]] || die "no data of a start: run scripts/services.sh start first"
+	case ${1:-} in
+	azurite)
+		alive "$RUN/azurite.pid" && { log "azurite already running"; return; }
+		port=$(env_value AZURE_STORAGE_ENDPOINT | sed -E 's|^http://127.0.0.1:([0-9]+)/.*|\1|')
+		nohup node "$(azurite_entry)" --disableTelemetry --silent --skipApiVersionCheck --loose \
+			--blobHost 127.0.0.1 --blobPort "$port" --location "$RUN/azurite" \
+			</dev/null >>"$RUN/azurite.log" 2>&1 &
+		echo $! >"$RUN/azurite.pid"
+		wait_port azurite "$RUN/azurite.pid" "$port" "$RUN/azurite.log"
+		;;
+	versitygw)
+		alive "$RUN/versitygw.pid" && { log "versitygw already running"; return; }
+		port=$(env_value OSR_TEST_S3_ENDPOINT | sed -E 's|^127.0.0.1:([0-9]+)$|\1|')
+		ROOT_ACCESS_KEY_ID=$(env_value AWS_ACCESS_KEY_ID) ROOT_SECRET_ACCESS_KEY=$(env_value AWS_SECRET_ACCESS_KEY) \
+			nohup "$DIR/bin/versitygw" --port "127.0.0.1:$port" --quiet posix "$RUN/s3" \
+			</dev/null >>"$RUN/versitygw.log" 2>&1 &
+		echo $! >"$RUN/versitygw.pid"
+		wait_port versitygw "$RUN/versitygw.pid" "$port" "$RUN/versitygw.log"
+		;;
+	*) die "usage: $0 start-one azurite|versitygw" ;;
+	esac
+	log "started $1 again on 127.0.0.1:$port"
+}
+
 case ${1:-} in
 start) cmd_start ;;
+stop-one) cmd_stop_one "${2:-}" ;;
+start-one) cmd_start_one "${2:-}" ;;
 stop) cmd_stop ;;
 restart) cmd_stop && cmd_start ;;
 status) cmd_status ;;
@@ -187,5 +233,5 @@ env)
 	[[ -f $ENV_FILE ]] || die "no env file: run scripts/services.sh start first"
 	echo "$ENV_FILE"
 	;;
-*) die "usage: $0 start|stop|restart|status|env" ;;
+*) die "usage: $0 start|stop|restart|status|env|stop-one NAME|start-one NAME" ;;
 esac
