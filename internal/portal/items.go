@@ -1,0 +1,203 @@
+package portal
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// itemRow is one line of the replicated items table.
+type itemRow struct {
+	Item
+	RPO      string // "ok", "exceeded", "pending"
+	RPOAge   int64  // seconds since the last recovery point; -1 when none
+	RPOLimit int64  // the policy's RPO threshold in seconds
+}
+
+type itemsView struct {
+	Rows     []itemRow
+	Machines []Machine // inventory machines not yet protected, for "enable replication"
+	Policies []Policy
+	Servers  []string // process servers to choose from
+	Form     enableForm
+}
+
+type enableForm struct {
+	Machine, Policy, ProcessServer string
+}
+
+// loadItems reads a vault's items with their RPO status.
+func (p *Portal) loadItems(r *http.Request, s *session, vault string) ([]itemRow, []Policy, error) {
+	var items []Item
+	var pols []Policy
+	if err := p.get(r, s, vaultPath(vault, "/items"), &items); err != nil {
+		return nil, nil, err
+	}
+	if err := p.get(r, s, vaultPath(vault, "/policies"), &pols); err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(items, func(a, b Item) int { return strings.Compare(a.Machine, b.Machine) })
+	th := policyThresholds(pols)
+	now := p.clock.Now()
+	rows := make([]itemRow, len(items))
+	for i, it := range items {
+		rows[i] = itemRow{Item: it, RPO: rpoStatus(now, it, th[it.Policy]), RPOAge: -1, RPOLimit: th[it.Policy]}
+		if it.LastPointTime != nil && !it.LastPointTime.IsZero() {
+			rows[i].RPOAge = int64(now.Sub(*it.LastPointTime) / time.Second)
+		}
+	}
+	return rows, pols, nil
+}
+
+func (p *Portal) items(w http.ResponseWriter, r *http.Request, s *session) {
+	vw := &view{S: s, Nav: "items", Title: "Replicated items"}
+	switch r.URL.Query().Get("done") {
+	case "enabled":
+		vw.Notice = "Replication of " + r.URL.Query().Get("machine") + " is being enabled."
+	case "disabled":
+		vw.Notice = "Replication of " + r.URL.Query().Get("machine") + " was disabled; its recovery points stay until retention removes them."
+	}
+	p.showItems(w, r, s, vw, enableForm{}, http.StatusOK)
+}
+
+func (p *Portal) showItems(w http.ResponseWriter, r *http.Request, s *session, vw *view, f enableForm, status int) {
+	v, err := p.loadVault(r, s)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	vw.Vault = v
+	rows, pols, err := p.loadItems(r, s, v.ID)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	d := itemsView{Rows: rows, Form: f}
+	for _, pol := range pols {
+		if pol.FailbackOf == "" {
+			d.Policies = append(d.Policies, pol)
+		}
+	}
+	if can(s.Role, actReplEnable) {
+		var machines []Machine
+		if err := p.get(r, s, vaultPath(v.ID, "/machines"), &machines); err != nil {
+			p.fail(w, r, s, err)
+			return
+		}
+		protected := map[string]bool{}
+		for _, row := range rows {
+			protected[row.Machine] = true
+		}
+		for _, m := range machines {
+			if !protected[m.Name] {
+				d.Machines = append(d.Machines, m)
+			}
+		}
+		var css []ConfigServer
+		if err := p.get(r, s, vaultPath(v.ID, "/config-servers"), &css); err != nil {
+			p.fail(w, r, s, err)
+			return
+		}
+		for _, cs := range css {
+			for _, ps := range cs.ProcessServers {
+				d.Servers = append(d.Servers, ps.Name)
+			}
+		}
+	}
+	vw.Data = d
+	p.render(w, status, "items", "", vw)
+}
+
+// itemsTable is the htmx partial of the items table, refreshed every few seconds.
+func (p *Portal) itemsTable(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := p.loadVault(r, s)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	rows, _, err := p.loadItems(r, s, v.ID)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	p.render(w, http.StatusOK, "items", "items-table", &view{S: s, Vault: v, Data: itemsView{Rows: rows}})
+}
+
+// enableRequest is the API's body to enable replication of a machine.
+type enableRequest struct {
+	Machine       string `json:"machine"`
+	Policy        string `json:"policy"`
+	ProcessServer string `json:"process_server,omitempty"`
+}
+
+func (p *Portal) itemEnable(w http.ResponseWriter, r *http.Request, s *session) {
+	f := enableForm{Machine: strings.TrimSpace(r.PostForm.Get("machine")), Policy: r.PostForm.Get("policy"),
+		ProcessServer: r.PostForm.Get("process_server")}
+	vault := r.PathValue("v")
+	err := p.send(r, s, http.MethodPost, vaultPath(vault, "/items"), enableRequest(f), nil)
+	if err != nil {
+		if st := statusOf(err); st != 0 && st != http.StatusUnauthorized {
+			p.showItems(w, r, s, &view{S: s, Nav: "items", Title: "Replicated items", Error: err.Error()}, f, st)
+			return
+		}
+		p.fail(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, "/vaults/"+esc(vault)+"/items?done=enabled&machine="+url.QueryEscape(f.Machine), http.StatusSeeOther)
+}
+
+func (p *Portal) itemDisable(w http.ResponseWriter, r *http.Request, s *session) {
+	vault, machine := r.PathValue("v"), r.PathValue("m")
+	if err := p.send(r, s, http.MethodDelete, vaultPath(vault, "/items/"+esc(machine)), nil, nil); err != nil {
+		if st := statusOf(err); st != 0 && st != http.StatusUnauthorized {
+			p.showItems(w, r, s, &view{S: s, Nav: "items", Title: "Replicated items", Error: err.Error()}, enableForm{}, st)
+			return
+		}
+		p.fail(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, "/vaults/"+esc(vault)+"/items?done=disabled&machine="+url.QueryEscape(machine), http.StatusSeeOther)
+}
+
+type itemView struct {
+	Row    itemRow
+	Points []RecoveryPoint
+	Events []Event
+}
+
+func (p *Portal) itemShow(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := p.loadVault(r, s)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	machine := r.PathValue("m")
+	rows, _, err := p.loadItems(r, s, v.ID)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	d := itemView{}
+	found := false
+	for _, row := range rows {
+		if row.Machine == machine {
+			d.Row, found = row, true
+		}
+	}
+	if !found {
+		p.failStatus(w, r, s, http.StatusNotFound, "machine "+machine+" is not a replicated item of vault "+v.Name)
+		return
+	}
+	if err := p.get(r, s, vaultPath(v.ID, "/items/"+esc(machine)+"/recovery-points"), &d.Points); err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	slices.SortFunc(d.Points, func(a, b RecoveryPoint) int { return b.Time.Compare(a.Time) })
+	if err := p.get(r, s, vaultPath(v.ID, "/events?subject="+url.QueryEscape(machine)), &d.Events); err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	p.render(w, http.StatusOK, "item", "", &view{Title: machine, S: s, Vault: v, Nav: "items", Data: d})
+}

@@ -1,0 +1,93 @@
+package portal
+
+import (
+	"crypto/hmac"
+	"net/http"
+	"time"
+)
+
+// loginView is the sign-in form.
+type loginView struct {
+	User  string
+	Next  string
+	Token string // the value of loginCookie, echoed by the form
+}
+
+func (p *Portal) loginPage(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if _, err := p.whoami(r, c.Value); err == nil {
+			http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+			return
+		}
+	}
+	p.showLogin(w, http.StatusOK, "", r.URL.Query().Get("next"), "")
+}
+
+// showLogin renders the sign-in form with a fresh form token.
+func (p *Portal) showLogin(w http.ResponseWriter, status int, user, next, msg string) {
+	tok := randomToken()
+	setCookie(w, loginCookie, tok, 3600)
+	p.render(w, status, "login", "", &view{Title: "Sign in", Error: msg,
+		Data: loginView{User: user, Next: safeNext(next), Token: tok}})
+}
+
+// loginRequest and loginAnswer are the API's sign-in exchange: a user name and password for a
+// new API token.
+type loginRequest struct {
+	User       string `json:"user"`
+	Password   string `json:"password"`
+	TTLSeconds int64  `json:"ttl_seconds"`
+}
+
+type loginAnswer struct {
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+}
+
+func (p *Portal) loginPost(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		p.showLogin(w, http.StatusBadRequest, "", "", "the form could not be read: "+err.Error())
+		return
+	}
+	user, next := r.PostForm.Get("user"), r.PostForm.Get("next")
+	c, err := r.Cookie(loginCookie)
+	if err != nil || c.Value == "" || !sameOrigin(r) ||
+		!hmac.Equal([]byte(c.Value), []byte(r.PostForm.Get(csrfField))) {
+		p.showLogin(w, http.StatusForbidden, user, next, errCSRF)
+		return
+	}
+	if user == "" || r.PostForm.Get("password") == "" {
+		p.showLogin(w, http.StatusBadRequest, user, next, "enter a user name and a password")
+		return
+	}
+	var ans loginAnswer
+	err = p.api.do(r.Context(), r, "", call{method: http.MethodPost, path: pathLogin,
+		in:  loginRequest{User: user, Password: r.PostForm.Get("password"), TTLSeconds: int64(p.cfg.TokenTTL / time.Second)},
+		out: &ans})
+	if err != nil {
+		if st := statusOf(err); st != 0 {
+			p.showLogin(w, st, user, next, err.Error())
+			return
+		}
+		p.log.Error("portal: sign-in", "err", err)
+		p.showLogin(w, http.StatusInternalServerError, user, next, "the sign-in could not be completed: see the vault service's log")
+		return
+	}
+	if ans.Token == "" {
+		p.showLogin(w, http.StatusInternalServerError, user, next, "the API answered without a token")
+		return
+	}
+	setCookie(w, loginCookie, "", -1)
+	setCookie(w, sessionCookie, ans.Token, 0)
+	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
+}
+
+func (p *Portal) logoutPost(w http.ResponseWriter, r *http.Request, s *session) {
+	// Revoke the token so that a copy of the cookie is worthless too.
+	if err := p.send(r, s, http.MethodDelete, pathLogout, nil, nil); err != nil && statusOf(err) != http.StatusUnauthorized {
+		p.log.Warn("portal: revoke token at sign-out", "user", s.User, "err", err)
+	}
+	setCookie(w, sessionCookie, "", -1)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

@@ -1,0 +1,198 @@
+package portal
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestEveryPageEveryRole renders every page as every role: all render, and the buttons a role
+// may not use are absent.
+func TestEveryPageEveryRole(t *testing.T) {
+	e := newEnv(t)
+	owner := newWebClient(t, e.url, e.tls)
+	otok := owner.login("owner1", "pw-owner")
+	if a := owner.post("/vaults", url.Values{"csrf": {otok}, "name": {"lab"}, "storage_url": {e.storage(t, "lab")}}); a.Status != http.StatusSeeOther {
+		t.Fatalf("create vault: %d\n%s", a.Status, a.Body)
+	}
+	vid := e.vaultID(t, "lab")
+	v := "/vaults/" + vid
+	a := owner.post(v+"/policies", url.Values{"csrf": {otok}, "name": {"gold"}, "rpo_minutes": {"15"}, "retention_hours": {"24"}, "app_consistent_minutes": {"60"}})
+	if a.Status != http.StatusSeeOther {
+		t.Fatalf("create policy: %d\n%s", a.Status, a.Body)
+	}
+	e.protect(t, vid, "web01", "gold")
+
+	pages := []struct {
+		path string
+		want []string
+		// mutating controls, shown only to roles that may use them
+		controls map[string]string
+	}{
+		{"/", []string{"Dashboard", `href="` + v + `"`, "Items by state", "RPO health"}, nil},
+		{"/vaults", []string{"<caption>Vaults</caption>", "lab"}, map[string]string{actVaultCreate: "Create a vault"}},
+		{v, []string{"Vault lab", "Prepare infrastructure", "gold"}, nil},
+		{v + "/prepare", []string{"Protection goal", "Not virtualised / other"}, nil},
+		{v + "/prepare?step=source", []string{"Prepare source", "valid for five days"}, map[string]string{actRegKey: "Download registration key"}},
+		{v + "/prepare?step=target", []string{"Target settings"}, map[string]string{actTargetSet: `name="location"`}},
+		{v + "/prepare?step=policy", []string{"gold", "gold-failback", "15 min", "24 h", "60 min"}, map[string]string{actPolicyCreate: "Create and associate policy"}},
+		{v + "/prepare?step=capacity", []string{"Placeholder.", "Yes, I have completed capacity planning"}, nil},
+		{v + "/servers", []string{"Servers"}, nil},
+		{v + "/items", []string{"web01", `hx-trigger="every 5s"`}, map[string]string{actReplEnable: "<h2>Enable replication</h2>", actReplDisable: "Disable replication of web01"}},
+		{v + "/items/web01", []string{"web01", "Recovery points", "Events"}, map[string]string{actReplDisable: "Disable replication"}},
+		{v + "/jobs", []string{"create-vault", `hx-trigger="every 5s"`}, nil},
+		{v + "/alerts", []string{"Open alerts", "Cleared alerts"}, nil},
+		{v + "/events", []string{"vault-created"}, nil},
+	}
+	for _, role := range roles {
+		c := newWebClient(t, e.url, e.tls)
+		c.login(role+"1", "pw-"+role)
+		for _, pg := range pages {
+			a := c.get(pg.path)
+			what := role + " " + pg.path
+			if a.Status != http.StatusOK {
+				t.Errorf("%s: status %d\n%s", what, a.Status, a.Body)
+				continue
+			}
+			mustContain(t, what, a.Body, pg.want...)
+			mustContain(t, what, a.Body, `<span>`+role+`1 <small>(`+role+`)</small></span>`)
+			for act, control := range pg.controls {
+				if can(role, act) {
+					mustContain(t, what, a.Body, control)
+				} else {
+					mustNotContain(t, what, a.Body, control)
+				}
+			}
+			if ct := a.Header.Get("Content-Security-Policy"); !strings.Contains(ct, "script-src 'self'") {
+				t.Errorf("%s: CSP %q", what, ct)
+			}
+		}
+	}
+}
+
+// TestRefusedByAPI posts as roles the API refuses: the API's 403 message is shown and nothing
+// changes, even though the portal does not show these buttons.
+func TestRefusedByAPI(t *testing.T) {
+	e := newEnv(t)
+	vid := e.vault(t, "lab")
+	for _, role := range []string{"operator", "reader"} {
+		c := newWebClient(t, e.url, e.tls)
+		tok := c.login(role+"1", "pw-"+role)
+		for _, tc := range []struct {
+			path string
+			form url.Values
+		}{
+			{"/vaults", url.Values{"name": {"other"}, "storage_url": {e.storage(t, "other")}}},
+			{"/vaults/" + vid + "/policies", url.Values{"name": {"silver"}, "rpo_minutes": {"15"}, "retention_hours": {"24"}, "app_consistent_minutes": {"60"}}},
+			{"/vaults/" + vid + "/target", url.Values{"provider": {"local"}, "location": {"/srv/failover"}}},
+			{"/vaults/" + vid + "/items", url.Values{"machine": {"web01"}, "policy": {"gold"}}},
+			{"/vaults/" + vid + "/registration-key", url.Values{}},
+		} {
+			tc.form.Set("csrf", tok)
+			a := c.post(tc.path, tc.form)
+			if a.Status != http.StatusForbidden {
+				t.Errorf("%s POST %s: status %d, want 403", role, tc.path, a.Status)
+				continue
+			}
+			mustContain(t, role+" "+tc.path, a.Body, e.forbidden(role))
+		}
+		if a := c.get("/vaults"); strings.Contains(a.Body, ">other<") {
+			t.Errorf("%s created a vault", role)
+		}
+	}
+}
+
+// TestFormsShowAPIErrors posts forms the API refuses: the page shows the API's exact message with
+// the API's status and keeps what was typed.
+func TestFormsShowAPIErrors(t *testing.T) {
+	e := newEnv(t)
+	c := newWebClient(t, e.url, e.tls)
+	tok := c.login("contributor1", "pw-contributor")
+	vid := e.vault(t, "lab")
+	v := "/vaults/" + vid
+	for _, tc := range []struct {
+		name   string
+		path   string
+		form   url.Values
+		status int
+		want   []string
+	}{
+		{"vault without storage", "/vaults", url.Values{"name": {"lab2"}}, 400, []string{e.msgStorageRequired, `value="lab2"`}},
+		{"vault name taken", "/vaults", url.Values{"name": {"lab"}, "storage_url": {e.storage(t, "lab-again")}}, 409, []string{"vault lab already exists"}},
+		{"policy rpo not a number", v + "/policies", url.Values{"name": {"p1"}, "rpo_minutes": {"soon"}, "retention_hours": {"24"}, "app_consistent_minutes": {"60"}}, 400,
+			[]string{`RPO threshold must be a whole number of minutes, not &#34;soon&#34;`, `value="p1"`}},
+		{"policy rpo out of bounds", v + "/policies", url.Values{"name": {"p1"}, "rpo_minutes": {"0"}, "retention_hours": {"24"}, "app_consistent_minutes": {"60"}}, 400,
+			[]string{e.msgRPOBounds}},
+		{"target provider unknown", v + "/target", url.Values{"provider": {"floppy"}, "location": {"/srv/x"}}, 400, []string{e.msgProvider}},
+		{"enable without policy", v + "/items", url.Values{"machine": {"web01"}}, 400, []string{e.msgPolicyRequired}},
+		{"disable unknown item", v + "/items/nosuch/disable", url.Values{}, 404, []string{e.msgNotProtected("nosuch")}},
+	} {
+		tc.form.Set("csrf", tok)
+		a := c.post(tc.path, tc.form)
+		if a.Status != tc.status {
+			t.Errorf("%s: status %d, want %d\n%s", tc.name, a.Status, tc.status, a.Body)
+			continue
+		}
+		mustContain(t, tc.name, a.Body, `<p class="error" role="alert">`)
+		mustContain(t, tc.name, a.Body, tc.want...)
+	}
+}
+
+func TestRegistrationKeyDownload(t *testing.T) {
+	e := newEnv(t)
+	c := newWebClient(t, e.url, e.tls)
+	tok := c.login("owner1", "pw-owner")
+	vid := e.vault(t, "lab")
+	a := c.post("/vaults/"+vid+"/registration-key", url.Values{"csrf": {tok}})
+	if a.Status != http.StatusOK {
+		t.Fatalf("status %d\n%s", a.Status, a.Body)
+	}
+	if got := a.Header.Get("Content-Disposition"); got != `attachment; filename="lab.regkey"` {
+		t.Errorf("Content-Disposition %q", got)
+	}
+	if !strings.HasPrefix(a.Body, "osr-regkey-1.") || !strings.HasSuffix(a.Body, "\n") {
+		t.Errorf("key file %q", a.Body)
+	}
+	e.checkKey(t, vid, a.Body)
+}
+
+func TestPartials(t *testing.T) {
+	e := newEnv(t)
+	c := newWebClient(t, e.url, e.tls)
+	c.login("reader1", "pw-reader")
+	vid := e.vault(t, "lab")
+	for _, path := range []string{"/vaults/" + vid + "/items/table", "/vaults/" + vid + "/jobs/table"} {
+		a := c.get(path, "HX-Request", "true")
+		if a.Status != http.StatusOK {
+			t.Fatalf("%s: %d\n%s", path, a.Status, a.Body)
+		}
+		if strings.Contains(a.Body, "<html") || !strings.HasPrefix(strings.TrimSpace(a.Body), `<div id="`) {
+			t.Errorf("%s is not a fragment:\n%s", path, a.Body)
+		}
+		mustContain(t, path, a.Body, `hx-trigger="every 5s"`, `hx-swap="outerHTML"`)
+	}
+	// An API error in a refresh replaces the fragment with the message.
+	a := c.get("/vaults/v-nosuch/items/table", "HX-Request", "true")
+	if a.Status != http.StatusNotFound || strings.TrimSpace(a.Body) != `<p class="error" role="alert">vault v-nosuch does not exist</p>` {
+		t.Errorf("refresh of a missing vault: %d %q", a.Status, a.Body)
+	}
+}
+
+func TestStaticFiles(t *testing.T) {
+	e := newEnv(t)
+	c := newWebClient(t, e.url, e.tls)
+	for path, want := range map[string]string{
+		"/static/htmx.min.js":  "var htmx=function()",
+		"/static/portal.css":   "--accent",
+		"/static/htmx.LICENSE": "Zero-Clause BSD",
+	} {
+		a := c.get(path)
+		if a.Status != http.StatusOK || !strings.Contains(a.Body, want) {
+			t.Errorf("%s: %d", path, a.Status)
+		}
+	}
+	if a := c.get("/static/"); a.Status != http.StatusNotFound {
+		t.Errorf("directory listing: %d", a.Status)
+	}
+}

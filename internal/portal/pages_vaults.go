@@ -1,0 +1,189 @@
+package portal
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// loadVault reads the vault named by the path's {v}.
+func (p *Portal) loadVault(r *http.Request, s *session) (*Vault, error) {
+	var v Vault
+	if err := p.get(r, s, vaultPath(r.PathValue("v"), ""), &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// vaultSummary is one vault's line on the dashboard.
+type vaultSummary struct {
+	Vault       Vault
+	Items       int
+	ByState     []stateCount
+	OpenAlerts  int
+	Critical    int
+	RPOOK       int
+	RPOExceeded int
+	RPOPending  int // no recovery point yet
+}
+
+type stateCount struct {
+	State string
+	N     int
+}
+
+// rpoStatus says whether item meets its policy's RPO threshold now: "ok", "exceeded" or
+// "pending" (no recovery point yet, or no threshold known).
+func rpoStatus(now time.Time, it Item, threshold int64) string {
+	if it.LastPointTime == nil || it.LastPointTime.IsZero() || threshold <= 0 {
+		return "pending"
+	}
+	if now.Sub(*it.LastPointTime) > time.Duration(threshold)*time.Second {
+		return "exceeded"
+	}
+	return "ok"
+}
+
+// policyThresholds maps policy names to their RPO thresholds in seconds.
+func policyThresholds(ps []Policy) map[string]int64 {
+	m := make(map[string]int64, len(ps))
+	for _, p := range ps {
+		m[p.Name] = p.RPOThresholdSeconds
+	}
+	return m
+}
+
+func (p *Portal) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
+	var vaults []Vault
+	if err := p.get(r, s, "/vaults", &vaults); err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	now := p.clock.Now()
+	var sums []vaultSummary
+	for _, v := range vaults {
+		var items []Item
+		var alerts []Alert
+		var pols []Policy
+		for _, c := range []struct {
+			path string
+			out  any
+		}{{vaultPath(v.ID, "/items"), &items}, {vaultPath(v.ID, "/alerts?open=true"), &alerts}, {vaultPath(v.ID, "/policies"), &pols}} {
+			if err := p.get(r, s, c.path, c.out); err != nil {
+				p.fail(w, r, s, err)
+				return
+			}
+		}
+		sum := vaultSummary{Vault: v, Items: len(items)}
+		counts := map[string]int{}
+		th := policyThresholds(pols)
+		for _, it := range items {
+			counts[it.State]++
+			switch rpoStatus(now, it, th[it.Policy]) {
+			case "ok":
+				sum.RPOOK++
+			case "exceeded":
+				sum.RPOExceeded++
+			default:
+				sum.RPOPending++
+			}
+		}
+		for _, st := range stateOrder {
+			if counts[st] > 0 {
+				sum.ByState = append(sum.ByState, stateCount{st, counts[st]})
+				delete(counts, st)
+			}
+		}
+		for st, n := range counts { // states this portal does not know yet
+			sum.ByState = append(sum.ByState, stateCount{st, n})
+		}
+		for _, a := range alerts {
+			if a.Cleared == nil || a.Cleared.IsZero() {
+				sum.OpenAlerts++
+				if strings.EqualFold(a.Severity, "critical") {
+					sum.Critical++
+				}
+			}
+		}
+		sums = append(sums, sum)
+	}
+	p.render(w, http.StatusOK, "dashboard", "", &view{Title: "Dashboard", S: s, Nav: "dashboard", Data: sums})
+}
+
+// vaultForm is the "create vault" form as entered.
+type vaultForm struct {
+	Name, StorageURL string
+}
+
+type vaultListView struct {
+	Vaults []Vault
+	Form   vaultForm
+}
+
+func (p *Portal) vaultList(w http.ResponseWriter, r *http.Request, s *session) {
+	p.showVaults(w, r, s, http.StatusOK, vaultForm{}, "", r.URL.Query().Get("deleted"))
+}
+
+func (p *Portal) showVaults(w http.ResponseWriter, r *http.Request, s *session, status int, f vaultForm, msg, deleted string) {
+	var vaults []Vault
+	if err := p.get(r, s, "/vaults", &vaults); err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	slices.SortFunc(vaults, func(a, b Vault) int { return strings.Compare(a.Name, b.Name) })
+	v := &view{Title: "Vaults", S: s, Nav: "vaults", Error: msg, Data: vaultListView{Vaults: vaults, Form: f}}
+	if deleted != "" {
+		v.Notice = "Vault " + deleted + " was deleted."
+	}
+	p.render(w, status, "vaults", "", v)
+}
+
+// vaultCreateRequest is the API's body for a new vault.
+type vaultCreateRequest struct {
+	Name       string `json:"name"`
+	StorageURL string `json:"storage_url"`
+}
+
+func (p *Portal) vaultCreate(w http.ResponseWriter, r *http.Request, s *session) {
+	f := vaultForm{Name: strings.TrimSpace(r.PostForm.Get("name")), StorageURL: strings.TrimSpace(r.PostForm.Get("storage_url"))}
+	var v Vault
+	if err := p.send(r, s, http.MethodPost, "/vaults", vaultCreateRequest{Name: f.Name, StorageURL: f.StorageURL}, &v); err != nil {
+		if st := statusOf(err); st != 0 && st != http.StatusUnauthorized {
+			p.showVaults(w, r, s, st, f, err.Error(), "")
+			return
+		}
+		p.fail(w, r, s, err)
+		return
+	}
+	// The seed's flow goes on with preparing the infrastructure of the new vault.
+	http.Redirect(w, r, "/vaults/"+esc(v.ID)+"/prepare?created=1", http.StatusSeeOther)
+}
+
+type vaultShowView struct {
+	Vault         Vault
+	ConfigServers []ConfigServer
+	Policies      []Policy
+	Items         int
+}
+
+func (p *Portal) vaultShow(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := p.loadVault(r, s)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	d := vaultShowView{Vault: *v}
+	var items []Item
+	for _, c := range []struct {
+		path string
+		out  any
+	}{{vaultPath(v.ID, "/config-servers"), &d.ConfigServers}, {vaultPath(v.ID, "/policies"), &d.Policies}, {vaultPath(v.ID, "/items"), &items}} {
+		if err := p.get(r, s, c.path, c.out); err != nil {
+			p.fail(w, r, s, err)
+			return
+		}
+	}
+	d.Items = len(items)
+	p.render(w, http.StatusOK, "vault", "", &view{Title: "Vault " + v.Name, S: s, Vault: v, Nav: "overview", Data: d})
+}
