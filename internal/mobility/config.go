@@ -72,7 +72,7 @@ const (
 	DefaultFreezeTimeout           = 10 * time.Second
 	DefaultHookTimeout             = 60 * time.Second
 	DefaultInitialPointSize        = 256 << 20
-	DefaultMemoryBuffer            = 32 << 20
+	DefaultMemoryBuffer            = 16 << 20
 )
 
 // LoadConfig reads and checks a configuration file.

@@ -31,6 +31,9 @@ type Agent struct {
 	Running bool `json:"running"`
 	// InitialDone is set once the first complete point is committed.
 	InitialDone bool `json:"initial_done"`
+	// Initial is, per disk, how many bytes initial replication has copied as of the newest
+	// committed partial point: where it resumes.
+	Initial map[string]int64 `json:"initial,omitempty"`
 	// LastAppConsistent is the capture time of the newest committed app-consistent point.
 	LastAppConsistent time.Time `json:"last_app_consistent,omitzero"`
 }
@@ -59,6 +62,11 @@ func DecodeAgent(b []byte) (*Agent, error) {
 		return nil, fmt.Errorf("agent state: next seq %d must be above committed seq %d", a.NextSeq, a.CommittedSeq)
 	case len(a.PointID) > MaxPointID:
 		return nil, errors.New("agent state: point id too long")
+	}
+	for d, n := range a.Initial {
+		if n < 0 || d == "" {
+			return nil, fmt.Errorf("agent state: initial replication position %d of disk %q", n, d)
+		}
 	}
 	return &a, nil
 }
