@@ -20,12 +20,18 @@ func (p *Portal) loginPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p.showLogin(w, http.StatusOK, "", r.URL.Query().Get("next"), "")
+	p.showLogin(w, r, http.StatusOK, "", r.URL.Query().Get("next"), "")
 }
 
-// showLogin renders the sign-in form with a fresh form token.
-func (p *Portal) showLogin(w http.ResponseWriter, status int, user, next, msg string) {
-	tok := randomToken()
+// showLogin renders the sign-in form with its form token: the one the browser already holds
+// (several tabs, or a page and its favicon, must not invalidate each other's forms) or a new one.
+func (p *Portal) showLogin(w http.ResponseWriter, r *http.Request, status int, user, next, msg string) {
+	tok := ""
+	if c, err := r.Cookie(loginCookie); err == nil && len(c.Value) == 43 {
+		tok = c.Value
+	} else {
+		tok = randomToken()
+	}
 	setCookie(w, loginCookie, tok, 3600)
 	p.render(w, status, "login", "", &view{Title: "Sign in", Error: msg,
 		Data: loginView{User: user, Next: safeNext(next), Token: tok}})
@@ -47,18 +53,18 @@ type loginAnswer struct {
 func (p *Portal) loginPost(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
-		p.showLogin(w, http.StatusBadRequest, "", "", "the form could not be read: "+err.Error())
+		p.showLogin(w, r, http.StatusBadRequest, "", "", "the form could not be read: "+err.Error())
 		return
 	}
 	user, next := r.PostForm.Get("user"), r.PostForm.Get("next")
 	c, err := r.Cookie(loginCookie)
 	if err != nil || c.Value == "" || !sameOrigin(r) ||
 		!hmac.Equal([]byte(c.Value), []byte(r.PostForm.Get(csrfField))) {
-		p.showLogin(w, http.StatusForbidden, user, next, errCSRF)
+		p.showLogin(w, r, http.StatusForbidden, user, next, errCSRF)
 		return
 	}
 	if user == "" || r.PostForm.Get("password") == "" {
-		p.showLogin(w, http.StatusBadRequest, user, next, "enter a user name and a password")
+		p.showLogin(w, r, http.StatusBadRequest, user, next, "enter a user name and a password")
 		return
 	}
 	var ans loginAnswer
@@ -67,15 +73,15 @@ func (p *Portal) loginPost(w http.ResponseWriter, r *http.Request) {
 		out: &ans})
 	if err != nil {
 		if st := statusOf(err); st != 0 {
-			p.showLogin(w, st, user, next, err.Error())
+			p.showLogin(w, r, st, user, next, err.Error())
 			return
 		}
 		p.log.Error("portal: sign-in", "err", err)
-		p.showLogin(w, http.StatusInternalServerError, user, next, "the sign-in could not be completed: see the vault service's log")
+		p.showLogin(w, r, http.StatusInternalServerError, user, next, "the sign-in could not be completed: see the vault service's log")
 		return
 	}
 	if ans.Token == "" {
-		p.showLogin(w, http.StatusInternalServerError, user, next, "the API answered without a token")
+		p.showLogin(w, r, http.StatusInternalServerError, user, next, "the API answered without a token")
 		return
 	}
 	setCookie(w, loginCookie, "", -1)

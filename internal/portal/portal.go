@@ -91,8 +91,8 @@ func New(cfg Config, deps Deps) (*Portal, error) {
 func (p *Portal) Handler() http.Handler { return securityHeaders(p.mux) }
 
 // securityHeaders sets the headers every portal answer carries: a strict content security
-// policy (everything from this origin, no inline script or style), no framing, no sniffing, no
-// referrer, no caching of pages.
+// policy (everything from this origin, no inline script or style), no framing, no sniffing, a
+// referrer only within the portal.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -100,7 +100,8 @@ func securityHeaders(next http.Handler) http.Handler {
 			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		// same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on form posts.
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		next.ServeHTTP(w, r)
 	})

@@ -12,9 +12,10 @@ import (
 
 // testEnv is a portal served over HTTPS on loopback, in front of the API.
 type testEnv struct {
-	url     string
-	tls     *tls.Config
-	addUser func(t *testing.T, name, role, password string)
+	url         string
+	tls         *tls.Config
+	failoverDir string // a directory for the local target provider
+	addUser     func(t *testing.T, name, role, password string)
 	// vault creates a vault through the API as an owner and returns its ID.
 	vault func(t *testing.T, name string) string
 	// vaultID returns the ID of the vault named name.
@@ -46,8 +47,9 @@ func newFakeEnv(t *testing.T) *testEnv {
 	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
 	return &testEnv{
-		url: srv.URL,
-		tls: srv.Client().Transport.(*http.Transport).TLSClientConfig,
+		failoverDir: t.TempDir(),
+		url:         srv.URL,
+		tls:         srv.Client().Transport.(*http.Transport).TLSClientConfig,
 		addUser: func(t *testing.T, name, role, password string) {
 			api.mu.Lock()
 			api.users[name] = [2]string{password, role}

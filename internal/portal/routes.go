@@ -17,6 +17,7 @@ func (p *Portal) routes() *http.ServeMux {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		static.ServeHTTP(w, r)
 	}))
+	m.HandleFunc("GET /favicon.ico", http.NotFound) // the pages name /static/favicon.svg
 	m.HandleFunc("GET /login", p.loginPage)
 	m.HandleFunc("POST /login", p.loginPost)
 	m.Handle("POST /logout", p.authed(p.logoutPost))

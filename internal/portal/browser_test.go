@@ -1,0 +1,230 @@
+package portal
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds the browser or fails the test with how to install it.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("install chromium (apt-get install chromium)")
+	return ""
+}
+
+// artifacts is where screenshots go: $OSR_TEST_ARTIFACTS/portal, or a temporary directory.
+func artifacts(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if d := os.Getenv("OSR_TEST_ARTIFACTS"); d != "" {
+		dir = filepath.Join(d, "portal")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestBrowser drives headless Chromium through the seed's flow: sign in, create a vault, prepare
+// its infrastructure (protection goal, download a registration key, target, create a policy,
+// capacity planning), then the replicated items page and an item's page.
+func TestBrowser(t *testing.T) {
+	exe := chromiumPath(t)
+	e := newEnv(t)
+	shots := artifacts(t)
+	downloads := t.TempDir()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox,
+		chromedp.Flag("headless", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		// The vault's certificate is issued by its own CA; this loopback test trusts it this way.
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 20*time.Second)
+	defer cancelT()
+
+	step := 0
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			step++
+			return os.WriteFile(filepath.Join(shots, strings.Join([]string{pad(step), name}, "-")+".png"), buf, 0o644)
+		})
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// click runs steps that end in a page load (a link or a form) and checks the page's status.
+	click := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		resp, err := chromedp.RunResponse(ctx, steps...)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if resp.Status != 200 {
+			t.Fatalf("%s: status %d", what, resp.Status)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	expect := func(sel string, want ...string) {
+		t.Helper()
+		got := text(sel)
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: %q not in %q", sel, w, got)
+			}
+		}
+	}
+
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+	click("open the portal", chromedp.Navigate(e.url+"/"))
+	expect("h1", "Sign in")
+	do("sign-in form",
+		chromedp.SendKeys(css("#user"), "owner1"),
+		chromedp.SendKeys(css("#password"), "pw-owner"),
+		shot("sign-in"))
+	click("sign in", chromedp.Click(css(`button[type=submit]`)))
+	expect("h1", "Dashboard")
+	expect("header .user", "owner1", "(owner)")
+
+	click("vaults", chromedp.Click(css(`header nav a[href="/vaults"]`)))
+	do("vault form",
+		chromedp.SendKeys(css("#name"), "lab"),
+		chromedp.SendKeys(css("#storage_url"), e.storage(t, "lab")),
+		shot("vaults"))
+	click("create the vault", chromedp.Click(css(`form[action="/vaults"] button`)))
+	expect("main .notice", "Vault lab created. Prepare its infrastructure.")
+	expect("h1", "Prepare infrastructure: Protection goal")
+	do("protection goal",
+		chromedp.Click(css(`input[name=to][value=local]`)),
+		chromedp.Click(css(`input[name=machines][value=physical]`)),
+		shot("goal"))
+	click("goal OK", chromedp.Click(css(`form[action$="/prepare/goal"] button`)))
+	expect("h1", "Prepare infrastructure: Source")
+	expect("main", "Configuration server", "valid for five days")
+
+	// Download the registration key: the browser saves the file.
+	progress := chromedp.Events(ctx, browser.DownloadProgress)
+	do("download the registration key",
+		shot("source"),
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+				Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: downloads, EventsEnabled: ptr(true),
+			})
+			return err
+		}),
+		chromedp.Click(css(`form[action$="/registration-key"] button`)),
+	)
+	var keyFile string
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("download: %v", err)
+		}
+		if ev.State == browser.DownloadProgressStateCanceled {
+			t.Fatal("the browser canceled the download of the registration key")
+		}
+		if ev.State == browser.DownloadProgressStateCompleted {
+			keyFile = filepath.Join(downloads, ev.GUID)
+			break
+		}
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.checkKey(t, e.vaultID(t, "lab"), string(key))
+
+	click("next: target", chromedp.Click(css(`a.button[href*="step=target"]`)))
+	expect("h1", "Prepare infrastructure: Target")
+	do("target form",
+		chromedp.SetValue(css("#provider"), "local"),
+		chromedp.SendKeys(css("#location"), e.failoverDir),
+		chromedp.SendKeys(css("#network"), "recovery-net"),
+		shot("target"))
+	click("target OK", chromedp.Click(css(`form[action$="/target"] button`)))
+	expect("main .notice", "Target settings saved.")
+	expect("h1", "Prepare infrastructure: Replication policy")
+	for sel, want := range map[string]string{"#rpo": "15", "#ret": "24", "#app": "60"} {
+		got, err := chromedp.Run(ctx, chromedp.Value(css(sel)))
+		if err != nil || got != want {
+			t.Errorf("policy form %s: %q (%v), want the seed's default %q", sel, got, err, want)
+		}
+	}
+	do("policy form", chromedp.SendKeys(css("#pname"), "gold"), shot("policy-form"))
+	click("create the policy", chromedp.Click(css(`form[action$="/policies"] button`)))
+	do("policy created", shot("policy-created"))
+	expect("main .notice", "Replication policy gold created, with its twin gold-failback.")
+	expect("main table", "gold", "gold-failback", "15 min", "24 h", "60 min")
+
+	click("next: capacity planning", chromedp.Click(css(`a.button[href*="step=capacity"]`)))
+	expect("main .placeholder", "Placeholder.")
+	do("capacity form", chromedp.Click(css(`input[name=completed]`)), shot("capacity"))
+	click("capacity OK", chromedp.Click(css(`form[action$="/capacity"] button`)))
+	expect("h1", "Vault lab")
+	expect("dl.facts", "local", e.failoverDir)
+	do("vault", shot("vault"))
+
+	vid := e.vaultID(t, "lab")
+	e.protect(t, vid, "web01", "gold")
+	click("replicated items", chromedp.Click(css(`nav.vault a[href$="/items"]`)))
+	do("items", chromedp.WaitVisible(css(`#items table`)), shot("items"))
+	expect("#items", "web01", "gold")
+	// The table refreshes itself: wait for htmx to replace it once.
+	do("items refresh",
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[string](`document.querySelector('#items').dataset.seen = '1'`)(ctx, tg)
+			return err
+		}),
+		chromedp.WaitReady(css(`#items:not([data-seen]) table`)),
+	)
+	expect("#items", "web01")
+	click("item page", chromedp.Click(css(`#items a[href$="/items/web01"]`)))
+	do("item", shot("item"))
+	expect("h1", "web01")
+	expect("main", "Recovery points", "Events")
+}
+
+func pad(n int) string {
+	s := "0" + string(rune('0'+n%10))
+	if n >= 10 {
+		s = string(rune('0'+n/10)) + string(rune('0'+n%10))
+	}
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }
