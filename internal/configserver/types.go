@@ -1,0 +1,115 @@
+package configserver
+
+import (
+	"time"
+
+	"github.com/opensiterecovery/osr/internal/configserver/vaultlink"
+)
+
+// PSHealth is the health JSON a process server sends in its heartbeat (POST /v1/heartbeat with a
+// process-server certificate). Unknown fields are ignored: the process server may say more.
+type PSHealth struct {
+	Address            string  `json:"address,omitempty"` // host:port agents dial, if it changed
+	Version            string  `json:"version,omitempty"`
+	CPUPercent         float64 `json:"cpu_percent"`
+	MemoryPercent      float64 `json:"memory_percent"`
+	CacheFreePercent   float64 `json:"cache_free_percent"`
+	UploadBacklogBytes int64   `json:"upload_backlog_bytes"`
+	UploadDrainSeconds int64   `json:"upload_drain_seconds"`
+}
+
+// AgentHeartbeat is what an agent sends in its heartbeat (agent certificate): its version and the
+// state of its replication, forwarded to the vault as the protected item's report.
+type AgentHeartbeat struct {
+	Version        string     `json:"version,omitempty"`
+	State          string     `json:"state,omitempty"` // enabling, initial-replication, protected, resynchronising, error; empty: not replicating
+	InitialPercent float64    `json:"initial_percent,omitempty"`
+	LastPointTime  *time.Time `json:"last_point_time,omitempty"`
+	LastPointID    string     `json:"last_point_id,omitempty"`
+	Error          string     `json:"error,omitempty"`
+}
+
+// HeartbeatAnswer answers a heartbeat: the version of the holder's configuration, so that it
+// fetches it again when it changed, and whether its certificate should be renewed.
+type HeartbeatAnswer struct {
+	ServerTime    time.Time `json:"server_time"`
+	ConfigVersion int64     `json:"config_version"`
+	RenewCert     bool      `json:"renew_certificate"`
+}
+
+// AgentInfo is what an agent says about its machine when it enrolls.
+type AgentInfo struct {
+	Hostname  string           `json:"hostname"`
+	OS        string           `json:"os"`
+	Addresses []string         `json:"addresses"`
+	Disks     []vaultlink.Disk `json:"disks"`
+}
+
+// PSInfo is what a process server says about itself when it enrolls.
+type PSInfo struct {
+	Address string `json:"address"` // host:port agents dial
+}
+
+// AgentConfig is what an agent is told (GET /v1/agent/config).
+type AgentConfig struct {
+	Version           int64             `json:"version"`
+	Machine           string            `json:"machine"`
+	ProcessServer     string            `json:"process_server"`      // host:port; empty: none assigned yet
+	ProcessServerName string            `json:"process_server_name"` // the name in its certificate
+	Replicate         bool              `json:"replicate"`
+	Policy            *vaultlink.Policy `json:"policy,omitempty"`
+	HeartbeatSeconds  int64             `json:"heartbeat_seconds"`
+}
+
+// PSConfig is what a process server is told (GET /v1/process-server/config).
+type PSConfig struct {
+	Version  int64              `json:"version"`
+	Name     string             `json:"name"`
+	Storage  *vaultlink.Storage `json:"storage,omitempty"` // where to upload; absent until the vault sent it
+	Machines []PSMachine        `json:"machines"`
+}
+
+// PSMachine is a machine assigned to a process server.
+type PSMachine struct {
+	Machine string            `json:"machine"`
+	Policy  *vaultlink.Policy `json:"policy,omitempty"`
+}
+
+// Infrastructure is the answer of GET /v1/infrastructure and the output of osr infrastructure
+// --json.
+type Infrastructure struct {
+	ConfigurationServers []CSView `json:"configuration_servers"`
+}
+
+// CSView is one configuration server and its associated servers.
+type CSView struct {
+	Name           string      `json:"name"`
+	ID             string      `json:"id"`
+	Vault          string      `json:"vault"`
+	Status         Status      `json:"status"`
+	Reason         string      `json:"reason,omitempty"`
+	LastVault      *time.Time  `json:"last_vault_contact,omitempty"`
+	ProcessServers []PSView    `json:"process_servers"`
+	Agents         []AgentView `json:"agents"`
+}
+
+// PSView is a process server in the infrastructure view.
+type PSView struct {
+	Name     string     `json:"name"`
+	Address  string     `json:"address"`
+	Status   Status     `json:"status"`
+	Reason   string     `json:"reason,omitempty"`
+	LastSeen *time.Time `json:"last_seen,omitempty"`
+	Agents   int        `json:"agents"`
+	Health   *PSHealth  `json:"health,omitempty"`
+}
+
+// AgentView is an agent in the infrastructure view.
+type AgentView struct {
+	Machine       string     `json:"machine"`
+	ProcessServer string     `json:"process_server"`
+	Status        Status     `json:"status"`
+	Reason        string     `json:"reason,omitempty"`
+	LastSeen      *time.Time `json:"last_seen,omitempty"`
+	State         string     `json:"state,omitempty"`
+}
