@@ -77,12 +77,14 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, reg: reg, id: id, registry: registry}
 	h := sha256.Sum256(id.TLS.Certificate[0])
 	s.enroll, err = enroll.NewServer(enroll.ServerConfig{
-		Authority:  id.Authority,
-		Passphrase: func() (passphrase.Passphrase, error) { return passphrase.ReadFile(filepath.Join(cfg.DataDir, PassphraseFile), true) },
-		CertHash:   h[:],
-		Admit:      s.admit,
-		Clock:      cfg.Clock,
-		Logger:     cfg.Logger,
+		Authority: id.Authority,
+		Passphrase: func() (passphrase.Passphrase, error) {
+			return passphrase.ReadFile(filepath.Join(cfg.DataDir, PassphraseFile), true)
+		},
+		CertHash: h[:],
+		Admit:    s.admit,
+		Clock:    cfg.Clock,
+		Logger:   cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
