@@ -1,0 +1,333 @@
+package mobility
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opensiterecovery/osr/internal/mobility/state"
+	"github.com/opensiterecovery/osr/internal/mobility/tracker"
+)
+
+// testImage writes a sparse image: random data in a few regions, holes elsewhere.
+func testImage(t *testing.T, path string, size int64, seed uint64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for off := int64(0); off < size; off += 1 << 20 {
+		if rng.IntN(3) == 0 {
+			continue // a hole
+		}
+		buf := make([]byte, 1<<20)
+		for i := range buf {
+			buf[i] = byte(rng.Uint32())
+		}
+		if rng.IntN(4) == 0 {
+			clear(buf[:64<<10]) // some all-zero blocks inside data
+		}
+		if _, err := f.WriteAt(buf[:min(int64(len(buf)), size-off)], off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// mutate rewrites n random blocks of the image with new random content and returns how many
+// distinct blocks changed.
+func mutate(t *testing.T, path string, n int, seed uint64) int {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	blocks := fi.Size() / 4096
+	rng := rand.New(rand.NewPCG(seed, 2))
+	seen := map[int64]bool{}
+	buf := make([]byte, 4096)
+	for len(seen) < n {
+		b := rng.Int64N(blocks)
+		for i := range buf {
+			buf[i] = byte(rng.Uint32() | 1)
+		}
+		if _, err := f.WriteAt(buf, b*4096); err != nil {
+			t.Fatal(err)
+		}
+		seen[b] = true
+	}
+	return len(seen)
+}
+
+func testConfig(t *testing.T, dir string, disks ...Disk) *Config {
+	c := &Config{Machine: "web01", ProcessServer: "127.0.0.1:9443", StateDir: filepath.Join(dir, "state"), Disks: disks,
+		Tracker: "scan", CrashConsistentInterval: time.Hour, AppConsistentInterval: 2 * time.Hour,
+		FreezeTimeout: 10 * time.Second, InitialPointSize: 4 << 20, MemoryBuffer: 4 << 20, LogLevel: "info"}
+	c.Hooks.Timeout = 10 * time.Second
+	c.TLS = TLSConfig{CA: "ca.pem", Cert: "a.pem", Key: "a.key"}
+	if err := c.check(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// running is an agent started in the background.
+type running struct {
+	a      *Agent
+	cancel context.CancelFunc
+	done   chan error
+	mu     sync.Mutex
+	events []Event
+}
+
+func startAgent(t *testing.T, cfg *Config, opts Options) *running {
+	t.Helper()
+	r := &running{done: make(chan error, 1)}
+	obs := opts.Observe
+	opts.Observe = func(ev Event) {
+		r.mu.Lock()
+		r.events = append(r.events, ev)
+		r.mu.Unlock()
+		if obs != nil {
+			obs(ev)
+		}
+	}
+	opts.BackoffMin, opts.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
+	a, err := New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.a = a
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- a.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(20 * time.Second):
+		panic("agent did not stop")
+	}
+	r.done <- nil
+	r.a.Close()
+}
+
+func (r *running) has(kind string) *Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.events {
+		if r.events[i].Kind == kind {
+			return &r.events[i]
+		}
+	}
+	return nil
+}
+
+func TestAgentInitialIncrementalAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "sda.img")
+	const size = 24 << 20
+	testImage(t, img, size, 1)
+	peer := newTestPeer(t, map[string]int64{"sda": size})
+	cfg := testConfig(t, dir, Disk{Name: "sda", Path: img})
+	r := startAgent(t, cfg, Options{Dial: peer.dial})
+	waitFor(t, "initial replication", 20*time.Second, func() bool { return r.a.initialDone() })
+	want, _ := os.ReadFile(img)
+	if !bytes.Equal(peer.image("sda", size), want) {
+		t.Fatal("replica differs from the image after initial replication")
+	}
+	_, received := peer.stats()
+	partials := 0
+	for seq := range received {
+		if peer.kinds[seq] == "partial" {
+			partials++
+		}
+	}
+	if partials < 3 {
+		t.Fatalf("%d partial points, want several of 4 MiB", partials)
+	}
+	st := r.a.Status()
+	if st.State != StateProtected || st.InitialPercent != 100 || st.TrackingPerGiB != 4<<20 {
+		t.Fatalf("status %+v", st)
+	}
+	// Sockets answer.
+	qs, err := QueryStatus(context.Background(), cfg.StateDir)
+	if err != nil || qs.CommittedSeq != st.CommittedSeq {
+		t.Fatalf("status over the socket: %+v %v", qs.CommittedSeq, err)
+	}
+
+	// 1% of the blocks change: the next point holds exactly them.
+	before, _ := peer.stats()
+	changed := mutate(t, img, size/4096/100, 2)
+	r.a.Trigger()
+	waitFor(t, "the incremental point", 20*time.Second, func() bool { c, _ := peer.stats(); return c > before })
+	c, received := peer.stats()
+	if received[c] != changed {
+		t.Fatalf("incremental point %d carries %d blocks, want %d", c, received[c], changed)
+	}
+	want, _ = os.ReadFile(img)
+	if !bytes.Equal(peer.image("sda", size), want) {
+		t.Fatal("replica differs after the incremental point")
+	}
+	v, err := RequestVerify(context.Background(), cfg.StateDir)
+	if err != nil || v.MapDivergent != 0 || v.SourceDiffers != 0 || v.Blocks != size/4096 {
+		t.Fatalf("verify %+v %v", v, err)
+	}
+	r.stop()
+	as, err := state.LoadAgent(cfg.StateDir)
+	if err != nil || as.Running || as.CommittedSeq != c || !as.InitialDone {
+		t.Fatalf("state after a clean stop: %+v %v", as, err)
+	}
+
+	// A clean restart needs no resync; a change while stopped goes into the next point.
+	changed = mutate(t, img, 7, 3)
+	r = startAgent(t, cfg, Options{Dial: peer.dial})
+	r.a.Trigger()
+	waitFor(t, "the point after the restart", 20*time.Second, func() bool { n, _ := peer.stats(); return n > c })
+	n, received := peer.stats()
+	if received[n] != changed || r.has("resync") != nil {
+		t.Fatalf("after a clean restart: %d blocks (want %d), resync %v", received[n], changed, r.has("resync"))
+	}
+}
+
+// An unclean stop leads to a resync that sends only the blocks that differ.
+func TestAgentResyncAfterUncleanStop(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "sda.img")
+	const size = 8 << 20
+	testImage(t, img, size, 4)
+	peer := newTestPeer(t, map[string]int64{"sda": size})
+	cfg := testConfig(t, dir, Disk{Name: "sda", Path: img})
+	r := startAgent(t, cfg, Options{Dial: peer.dial})
+	waitFor(t, "initial replication", 20*time.Second, func() bool { return r.a.initialDone() })
+	r.stop()
+	// As if killed: the state says running, and the map is lost.
+	as, _ := state.LoadAgent(cfg.StateDir)
+	as.Running = true
+	state.SaveAgent(cfg.StateDir, as)
+	os.Remove(state.MapPath(cfg.StateDir, "sda"))
+	changed := mutate(t, img, 13, 5)
+	before, _ := peer.stats()
+	r = startAgent(t, cfg, Options{Dial: peer.dial})
+	r.a.Trigger()
+	waitFor(t, "the resync point", 20*time.Second, func() bool { return r.has("resync-complete") != nil })
+	_, received := peer.stats()
+	c := before + 1
+	if received[c] != changed {
+		t.Fatalf("resync point %d carries %d blocks, want %d", c, received[c], changed)
+	}
+	ev := r.has("resync-complete")
+	if ev.Attrs["reason"] != "the previous run stopped uncleanly" || ev.Attrs["differing_blocks"] != "13" {
+		t.Fatalf("resync event %+v", ev)
+	}
+	want, _ := os.ReadFile(img)
+	if !bytes.Equal(peer.image("sda", size), want) {
+		t.Fatal("replica differs after the resync")
+	}
+}
+
+// Interrupted initial replication resumes from the newest committed partial point.
+func TestAgentInitialResumes(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "sda.img")
+	const size = 32 << 20
+	testImage(t, img, size, 6)
+	peer := newTestPeer(t, map[string]int64{"sda": size})
+	cfg := testConfig(t, dir, Disk{Name: "sda", Path: img})
+	var stopOnce sync.Once
+	stopped := make(chan struct{})
+	peer.onDurable = func(seq uint64) bool {
+		if seq == 3 {
+			stopOnce.Do(func() { close(stopped) })
+		}
+		return true
+	}
+	cfg.Bandwidth = Bandwidth{Default: 8 << 20} // slow enough to stop it half way
+	if err := cfg.Bandwidth.check(); err != nil {
+		t.Fatal(err)
+	}
+	r := startAgent(t, cfg, Options{Dial: peer.dial})
+	<-stopped
+	waitFor(t, "seq 3 committed", 10*time.Second, func() bool { return r.a.Status().CommittedSeq >= 3 })
+	r.stop()
+	sentBefore := r.a.Status().SentBytes
+	peer.onDurable = nil
+	cfg.Bandwidth = Bandwidth{}
+	r = startAgent(t, cfg, Options{Dial: peer.dial})
+	waitFor(t, "initial replication", 20*time.Second, func() bool { return r.a.initialDone() })
+	sentAfter := r.a.Status().SentBytes
+	var data int64
+	d, _ := openSource("sda", img)
+	d.Ranges(func(off, n int64, isData bool) error {
+		if isData {
+			data += n
+		}
+		return nil
+	})
+	d.Close()
+	// The points committed before the stop are not sent again; at most the in-flight ones are.
+	if sentBefore < 8<<20 || sentAfter > data-8<<20 || sentAfter == 0 {
+		t.Fatalf("sent %d before the interruption and %d after it, of %d bytes of data", sentBefore, sentAfter, data)
+	}
+	want, _ := os.ReadFile(img)
+	if !bytes.Equal(peer.image("sda", size), want) {
+		t.Fatal("replica differs after the resumed initial replication")
+	}
+}
+
+// Committed-before-clear: the connection dies after Durable, before Committed. The agent keeps
+// the point's changes until it learns the commit from Welcome.
+func TestAgentDurableThenCut(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "sda.img")
+	const size = 8 << 20
+	testImage(t, img, size, 7)
+	peer := newTestPeer(t, map[string]int64{"sda": size})
+	cfg := testConfig(t, dir, Disk{Name: "sda", Path: img})
+	var cutSeq uint64
+	peer.onDurable = func(seq uint64) bool {
+		if cutSeq == 0 && peer.kinds[seq] != "partial" {
+			cutSeq = seq
+			return false
+		}
+		return true
+	}
+	r := startAgent(t, cfg, Options{Dial: peer.dial})
+	waitFor(t, "initial replication", 20*time.Second, func() bool { return r.a.initialDone() })
+	if cutSeq == 0 || r.has("disconnected") == nil || r.has("resync") != nil {
+		t.Fatalf("cut at %d, events %+v", cutSeq, r.events)
+	}
+	if st := r.a.Status(); st.CommittedSeq != cutSeq || st.InFlightPoints != 0 {
+		t.Fatalf("status after reconnect: %+v", st)
+	}
+	want, _ := os.ReadFile(img)
+	if !bytes.Equal(peer.image("sda", size), want) {
+		t.Fatal("replica differs")
+	}
+	m, err := state.LoadMap(cfg.StateDir, "sda")
+	if err != nil || m.Seq != cutSeq {
+		t.Fatalf("persisted map %v %v", m, err)
+	}
+	for i := int64(0); i < size/4096; i++ {
+		if fp := tracker.FingerprintOf(want[i*4096 : (i+1)*4096]); fp != m.Fingerprints[i] {
+			t.Fatalf("map block %d differs from the source", i)
+		}
+	}
+	_ = strings.Contains
+}
