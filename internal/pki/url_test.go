@@ -1,0 +1,5 @@
+package pki
+
+import "net/url"
+
+func parseURL(s string) (*url.URL, error) { return url.Parse(s) }
