@@ -97,6 +97,9 @@ func (a *Agent) loop(ctx context.Context, s *session) error {
 				continue // a verify was due first, or the clock moved
 			}
 		}
+		if now := a.clock.Now(); a.lastApp.IsZero() || now.Sub(a.lastApp) >= a.cfg.AppConsistentInterval {
+			kind = wire.KindApp // due by now (a triggered capture comes early)
+		}
 		if err := a.capture(ctx, s, kind); err != nil {
 			return err
 		}
