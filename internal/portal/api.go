@@ -3,6 +3,7 @@ package portal
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -11,7 +12,7 @@ import (
 
 // Me is the signed-in user.
 type Me struct {
-	Name string `json:"name"`
+	User string `json:"user"`
 	Role string `json:"role"`
 }
 
@@ -46,14 +47,18 @@ type Policy struct {
 
 // ConfigServer is a registered configuration server with what its last heartbeat said.
 type ConfigServer struct {
-	ID             string          `json:"id"`
-	Name           string          `json:"name"`
-	Hostname       string          `json:"hostname"`
-	Registered     time.Time       `json:"registered"`
-	LastHeartbeat  *time.Time      `json:"last_heartbeat"`
-	Health         string          `json:"health"`
-	ProcessServers []ProcessServer `json:"process_servers"`
-	Agents         []Agent         `json:"agents"`
+	ID            string     `json:"id"`
+	Name          string     `json:"name"`
+	Hostname      string     `json:"hostname"`
+	Registered    time.Time  `json:"registered"`
+	LastHeartbeat *time.Time `json:"last_heartbeat"`
+	Status        string     `json:"status"` // connected, disconnected
+	Heartbeat     struct {
+		ProcessServers []ProcessServer `json:"process_servers"`
+		Agents         []Agent         `json:"agents"`
+	} `json:"heartbeat"`
+	// Health is computed by the portal (see health.go).
+	Health string `json:"-"`
 }
 
 // ProcessServer is a process server as its configuration server reports it.
@@ -66,7 +71,9 @@ type ProcessServer struct {
 	CacheFreePercent   float64   `json:"cache_free_percent"`
 	UploadBacklogBytes int64     `json:"upload_backlog_bytes"`
 	UploadDrainSeconds int64     `json:"upload_drain_seconds"`
-	Health             string    `json:"health"`
+	// Health and Reasons are computed by the portal (see health.go).
+	Health  string   `json:"-"`
+	Reasons []string `json:"-"`
 }
 
 // Agent is a mobility agent as its configuration server reports it.
@@ -75,7 +82,7 @@ type Agent struct {
 	ProcessServer string    `json:"process_server"`
 	LastSeen      time.Time `json:"last_seen"`
 	Version       string    `json:"version"`
-	Health        string    `json:"health"`
+	Health        string    `json:"-"` // computed by the portal
 }
 
 // Machine is a machine of a configuration server's inventory.
@@ -86,6 +93,7 @@ type Machine struct {
 	Source       string   `json:"source"`
 	Addresses    []string `json:"addresses"`
 	ConfigServer string   `json:"config_server"`
+	Protected    bool     `json:"protected"`
 }
 
 // Item is a replicated (protected) item.
@@ -98,21 +106,24 @@ type Item struct {
 	InitialPercent float64    `json:"initial_percent"`
 	LastPointTime  *time.Time `json:"last_point_time"`
 	LastPointID    string     `json:"last_point_id"`
+	RPOSeconds     *int64     `json:"rpo_seconds"` // now minus the newest point's time, by the vault's clock
 	Error          string     `json:"error"`
 	Created        time.Time  `json:"created"`
 }
 
 // RecoveryPoint is one recovery point of an item.
 type RecoveryPoint struct {
-	ID            string    `json:"id"`
-	Time          time.Time `json:"time"`
-	AppConsistent bool      `json:"app_consistent"`
-	Disks         []string  `json:"disks"`
+	ID          string    `json:"id"`
+	Time        time.Time `json:"time"`
+	Consistency string    `json:"consistency"` // app, crash
+	Disks       []string  `json:"disks"`
+	Committed   time.Time `json:"committed"`
 }
 
 // Job is a long operation.
 type Job struct {
 	ID        string     `json:"id"`
+	VaultID   string     `json:"vault_id"`
 	Kind      string     `json:"kind"`
 	Target    string     `json:"target"`
 	State     string     `json:"state"`
@@ -151,6 +162,14 @@ func esc(s string) string { return url.PathEscape(s) }
 // vaultPath is the API path of a vault's sub-resource.
 func vaultPath(vault string, rest string) string { return "/vaults/" + esc(vault) + rest }
 
+// itemsPath is the API path of a vault's protected items (or of one, with "/"+machine).
+func itemsPath(vault, rest string) string { return vaultPath(vault, "/protected-items"+rest) }
+
+// listPath is the API path of a list across vaults (jobs, events, alerts) for one vault.
+func listPath(what, vault, extra string) string {
+	return "/" + what + "?vault=" + url.QueryEscape(vault) + extra
+}
+
 // get reads an API resource as the session's user.
 func (p *Portal) get(r *http.Request, s *session, path string, out any) error {
 	return p.api.do(r.Context(), r, s.Token, call{method: http.MethodGet, path: path, out: out})
@@ -161,17 +180,22 @@ func (p *Portal) send(r *http.Request, s *session, method, path string, in, out 
 	return p.api.do(r.Context(), r, s.Token, call{method: method, path: path, in: in, out: out})
 }
 
-// whoami checks token with the API and returns its session.
+// whoami checks the session cookie's token ("ID.SECRET") with the API and returns its session.
 func (p *Portal) whoami(r *http.Request, token string) (*session, error) {
 	var me Me
-	if err := p.api.do(r.Context(), r, token, call{method: http.MethodGet, path: "/me", out: &me}); err != nil {
+	id, secret, ok := strings.Cut(token, ".")
+	if !ok || id == "" || secret == "" {
+		return nil, &APIError{Status: http.StatusUnauthorized, Message: "the session cookie is malformed"}
+	}
+	if err := p.api.do(r.Context(), r, secret, call{method: http.MethodGet, path: pathWhoami, out: &me}); err != nil {
 		return nil, err
 	}
-	return &session{Token: token, User: me.Name, Role: me.Role, CSRF: csrfFor(token)}, nil
+	return &session{Token: secret, TokenID: id, User: me.User, Role: me.Role, CSRF: csrfFor(secret)}, nil
 }
 
 // API paths the portal uses beyond the resource lists.
 const (
-	pathLogin  = "/login"          // POST {user, password, ttl_seconds} → {token, expires}
-	pathLogout = "/tokens/current" // DELETE: revoke the token of the request
+	pathLogin  = "/login"  // POST {user, password} → a token {id, token, expires}
+	pathWhoami = "/whoami" // GET → {user, role}
+	pathTokens = "/tokens" // DELETE /tokens/{id} revokes a token
 )

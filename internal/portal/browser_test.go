@@ -116,7 +116,7 @@ func TestBrowser(t *testing.T) {
 	expect("h1", "Sign in")
 	do("sign-in form",
 		chromedp.SendKeys(css("#user"), "owner1"),
-		chromedp.SendKeys(css("#password"), "pw-owner"),
+		chromedp.SendKeys(css("#password"), password("owner")),
 		shot("sign-in"))
 	click("sign in", chromedp.Click(css(`button[type=submit]`)))
 	expect("h1", "Dashboard")

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 )
 
 // itemRow is one line of the replicated items table.
@@ -32,7 +31,7 @@ type enableForm struct {
 func (p *Portal) loadItems(r *http.Request, s *session, vault string) ([]itemRow, []Policy, error) {
 	var items []Item
 	var pols []Policy
-	if err := p.get(r, s, vaultPath(vault, "/items"), &items); err != nil {
+	if err := p.get(r, s, itemsPath(vault, ""), &items); err != nil {
 		return nil, nil, err
 	}
 	if err := p.get(r, s, vaultPath(vault, "/policies"), &pols); err != nil {
@@ -40,12 +39,11 @@ func (p *Portal) loadItems(r *http.Request, s *session, vault string) ([]itemRow
 	}
 	slices.SortFunc(items, func(a, b Item) int { return strings.Compare(a.Machine, b.Machine) })
 	th := policyThresholds(pols)
-	now := p.clock.Now()
 	rows := make([]itemRow, len(items))
 	for i, it := range items {
-		rows[i] = itemRow{Item: it, RPO: rpoStatus(now, it, th[it.Policy]), RPOAge: -1, RPOLimit: th[it.Policy]}
-		if it.LastPointTime != nil && !it.LastPointTime.IsZero() {
-			rows[i].RPOAge = int64(now.Sub(*it.LastPointTime) / time.Second)
+		rows[i] = itemRow{Item: it, RPO: p.rpoStatus(it, th[it.Policy]), RPOAge: -1, RPOLimit: th[it.Policy]}
+		if a, ok := p.rpoAge(it); ok {
+			rows[i].RPOAge = a
 		}
 	}
 	return rows, pols, nil
@@ -86,12 +84,8 @@ func (p *Portal) showItems(w http.ResponseWriter, r *http.Request, s *session, v
 			p.fail(w, r, s, err)
 			return
 		}
-		protected := map[string]bool{}
-		for _, row := range rows {
-			protected[row.Machine] = true
-		}
 		for _, m := range machines {
-			if !protected[m.Name] {
+			if !m.Protected {
 				d.Machines = append(d.Machines, m)
 			}
 		}
@@ -101,7 +95,7 @@ func (p *Portal) showItems(w http.ResponseWriter, r *http.Request, s *session, v
 			return
 		}
 		for _, cs := range css {
-			for _, ps := range cs.ProcessServers {
+			for _, ps := range cs.Heartbeat.ProcessServers {
 				d.Servers = append(d.Servers, ps.Name)
 			}
 		}
@@ -136,7 +130,7 @@ func (p *Portal) itemEnable(w http.ResponseWriter, r *http.Request, s *session) 
 	f := enableForm{Machine: strings.TrimSpace(r.PostForm.Get("machine")), Policy: r.PostForm.Get("policy"),
 		ProcessServer: r.PostForm.Get("process_server")}
 	vault := r.PathValue("v")
-	err := p.send(r, s, http.MethodPost, vaultPath(vault, "/items"), enableRequest(f), nil)
+	err := p.send(r, s, http.MethodPost, itemsPath(vault, ""), enableRequest(f), nil)
 	if err != nil {
 		if st := statusOf(err); st != 0 && st != http.StatusUnauthorized {
 			p.showItems(w, r, s, &view{S: s, Nav: "items", Title: "Replicated items", Error: err.Error()}, f, st)
@@ -150,7 +144,7 @@ func (p *Portal) itemEnable(w http.ResponseWriter, r *http.Request, s *session) 
 
 func (p *Portal) itemDisable(w http.ResponseWriter, r *http.Request, s *session) {
 	vault, machine := r.PathValue("v"), r.PathValue("m")
-	if err := p.send(r, s, http.MethodDelete, vaultPath(vault, "/items/"+esc(machine)), nil, nil); err != nil {
+	if err := p.send(r, s, http.MethodDelete, itemsPath(vault, "/"+esc(machine)), nil, nil); err != nil {
 		if st := statusOf(err); st != 0 && st != http.StatusUnauthorized {
 			p.showItems(w, r, s, &view{S: s, Nav: "items", Title: "Replicated items", Error: err.Error()}, enableForm{}, st)
 			return
@@ -190,14 +184,20 @@ func (p *Portal) itemShow(w http.ResponseWriter, r *http.Request, s *session) {
 		p.failStatus(w, r, s, http.StatusNotFound, "machine "+machine+" is not a replicated item of vault "+v.Name)
 		return
 	}
-	if err := p.get(r, s, vaultPath(v.ID, "/items/"+esc(machine)+"/recovery-points"), &d.Points); err != nil {
+	if err := p.get(r, s, itemsPath(v.ID, "/"+esc(machine)+"/recovery-points"), &d.Points); err != nil {
 		p.fail(w, r, s, err)
 		return
 	}
 	slices.SortFunc(d.Points, func(a, b RecoveryPoint) int { return b.Time.Compare(a.Time) })
-	if err := p.get(r, s, vaultPath(v.ID, "/events?subject="+url.QueryEscape(machine)), &d.Events); err != nil {
+	var evs []Event
+	if err := p.get(r, s, listPath("events", v.ID, "&limit=1000"), &evs); err != nil {
 		p.fail(w, r, s, err)
 		return
+	}
+	for _, ev := range evs { // the machine's own events, newest first
+		if ev.Subject == machine {
+			d.Events = append(d.Events, ev)
+		}
 	}
 	p.render(w, http.StatusOK, "item", "", &view{Title: machine, S: s, Vault: v, Nav: "items", Data: d})
 }

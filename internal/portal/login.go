@@ -3,6 +3,7 @@ package portal
 import (
 	"crypto/hmac"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -38,16 +39,16 @@ func (p *Portal) showLogin(w http.ResponseWriter, r *http.Request, status int, u
 }
 
 // loginRequest and loginAnswer are the API's sign-in exchange: a user name and password for a
-// new API token.
+// new API token (the API decides its lifetime).
 type loginRequest struct {
-	User       string `json:"user"`
-	Password   string `json:"password"`
-	TTLSeconds int64  `json:"ttl_seconds"`
+	User     string `json:"user"`
+	Password string `json:"password"`
 }
 
 type loginAnswer struct {
-	Token   string    `json:"token"`
-	Expires time.Time `json:"expires"`
+	ID      string     `json:"id"`
+	Token   string     `json:"token"`
+	Expires *time.Time `json:"expires"`
 }
 
 func (p *Portal) loginPost(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +70,7 @@ func (p *Portal) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	var ans loginAnswer
 	err = p.api.do(r.Context(), r, "", call{method: http.MethodPost, path: pathLogin,
-		in:  loginRequest{User: user, Password: r.PostForm.Get("password"), TTLSeconds: int64(p.cfg.TokenTTL / time.Second)},
+		in:  loginRequest{User: user, Password: r.PostForm.Get("password")},
 		out: &ans})
 	if err != nil {
 		if st := statusOf(err); st != 0 {
@@ -80,18 +81,22 @@ func (p *Portal) loginPost(w http.ResponseWriter, r *http.Request) {
 		p.showLogin(w, r, http.StatusInternalServerError, user, next, "the sign-in could not be completed: see the vault service's log")
 		return
 	}
-	if ans.Token == "" {
+	if ans.Token == "" || ans.ID == "" || strings.Contains(ans.ID, ".") {
 		p.showLogin(w, r, http.StatusInternalServerError, user, next, "the API answered without a token")
 		return
 	}
 	setCookie(w, loginCookie, "", -1)
-	setCookie(w, sessionCookie, ans.Token, 0)
+	maxAge := 0 // a browser-session cookie, unless the token expires sooner
+	if ans.Expires != nil {
+		maxAge = max(1, int(ans.Expires.Sub(p.clock.Now())/time.Second))
+	}
+	setCookie(w, sessionCookie, ans.ID+"."+ans.Token, maxAge)
 	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
 }
 
 func (p *Portal) logoutPost(w http.ResponseWriter, r *http.Request, s *session) {
 	// Revoke the token so that a copy of the cookie is worthless too.
-	if err := p.send(r, s, http.MethodDelete, pathLogout, nil, nil); err != nil && statusOf(err) != http.StatusUnauthorized {
+	if err := p.send(r, s, http.MethodDelete, pathTokens+"/"+esc(s.TokenID), nil, nil); err != nil && statusOf(err) != http.StatusUnauthorized {
 		p.log.Warn("portal: revoke token at sign-out", "user", s.User, "err", err)
 	}
 	setCookie(w, sessionCookie, "", -1)

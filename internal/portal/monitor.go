@@ -20,12 +20,13 @@ func (p *Portal) servers(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	slices.SortFunc(css, func(a, b ConfigServer) int { return strings.Compare(a.Name, b.Name) })
+	p.health(css)
 	p.render(w, http.StatusOK, "servers", "", &view{Title: "Servers", S: s, Vault: v, Nav: "servers", Data: css})
 }
 
 func (p *Portal) loadJobs(r *http.Request, s *session, vault string) ([]Job, error) {
 	var jobs []Job
-	if err := p.get(r, s, vaultPath(vault, "/jobs"), &jobs); err != nil {
+	if err := p.get(r, s, listPath("jobs", vault, ""), &jobs); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(jobs, func(a, b Job) int { return b.Started.Compare(a.Started) })
@@ -61,8 +62,11 @@ func (p *Portal) loadJob(r *http.Request, s *session) (*Vault, *Job, error) {
 		return nil, nil, err
 	}
 	var j Job
-	if err := p.get(r, s, vaultPath(v.ID, "/jobs/"+esc(r.PathValue("id"))), &j); err != nil {
+	if err := p.get(r, s, "/jobs/"+esc(r.PathValue("id")), &j); err != nil {
 		return nil, nil, err
+	}
+	if j.VaultID != v.ID {
+		return nil, nil, &APIError{Status: http.StatusNotFound, Message: "job " + j.ID + " is not a job of vault " + v.Name}
 	}
 	return v, &j, nil
 }
@@ -97,7 +101,7 @@ func (p *Portal) alerts(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	var all []Alert
-	if err := p.get(r, s, vaultPath(v.ID, "/alerts"), &all); err != nil {
+	if err := p.get(r, s, listPath("alerts", v.ID, "&all=true"), &all); err != nil {
 		p.fail(w, r, s, err)
 		return
 	}
@@ -120,7 +124,7 @@ func (p *Portal) events(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	var evs []Event
-	if err := p.get(r, s, vaultPath(v.ID, "/events"), &evs); err != nil {
+	if err := p.get(r, s, listPath("events", v.ID, "&limit=500"), &evs); err != nil {
 		p.fail(w, r, s, err)
 		return
 	}

@@ -33,13 +33,26 @@ type stateCount struct {
 	N     int
 }
 
+// rpoAge is the item's current RPO in seconds: the API's figure (by the vault's clock), else
+// computed from the newest recovery point; false when there is none yet.
+func (p *Portal) rpoAge(it Item) (int64, bool) {
+	if it.RPOSeconds != nil {
+		return *it.RPOSeconds, true
+	}
+	if it.LastPointTime == nil || it.LastPointTime.IsZero() {
+		return 0, false
+	}
+	return int64(p.clock.Now().Sub(*it.LastPointTime) / time.Second), true
+}
+
 // rpoStatus says whether item meets its policy's RPO threshold now: "ok", "exceeded" or
 // "pending" (no recovery point yet, or no threshold known).
-func rpoStatus(now time.Time, it Item, threshold int64) string {
-	if it.LastPointTime == nil || it.LastPointTime.IsZero() || threshold <= 0 {
+func (p *Portal) rpoStatus(it Item, threshold int64) string {
+	age, ok := p.rpoAge(it)
+	if !ok || threshold <= 0 {
 		return "pending"
 	}
-	if now.Sub(*it.LastPointTime) > time.Duration(threshold)*time.Second {
+	if age > threshold {
 		return "exceeded"
 	}
 	return "ok"
@@ -60,7 +73,6 @@ func (p *Portal) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 		p.fail(w, r, s, err)
 		return
 	}
-	now := p.clock.Now()
 	var sums []vaultSummary
 	for _, v := range vaults {
 		var items []Item
@@ -69,7 +81,7 @@ func (p *Portal) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 		for _, c := range []struct {
 			path string
 			out  any
-		}{{vaultPath(v.ID, "/items"), &items}, {vaultPath(v.ID, "/alerts?open=true"), &alerts}, {vaultPath(v.ID, "/policies"), &pols}} {
+		}{{itemsPath(v.ID, ""), &items}, {listPath("alerts", v.ID, ""), &alerts}, {vaultPath(v.ID, "/policies"), &pols}} {
 			if err := p.get(r, s, c.path, c.out); err != nil {
 				p.fail(w, r, s, err)
 				return
@@ -80,7 +92,7 @@ func (p *Portal) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 		th := policyThresholds(pols)
 		for _, it := range items {
 			counts[it.State]++
-			switch rpoStatus(now, it, th[it.Policy]) {
+			switch p.rpoStatus(it, th[it.Policy]) {
 			case "ok":
 				sum.RPOOK++
 			case "exceeded":
@@ -178,12 +190,17 @@ func (p *Portal) vaultShow(w http.ResponseWriter, r *http.Request, s *session) {
 	for _, c := range []struct {
 		path string
 		out  any
-	}{{vaultPath(v.ID, "/config-servers"), &d.ConfigServers}, {vaultPath(v.ID, "/policies"), &d.Policies}, {vaultPath(v.ID, "/items"), &items}} {
+	}{{vaultPath(v.ID, "/config-servers"), &d.ConfigServers}, {vaultPath(v.ID, "/policies"), &d.Policies}, {itemsPath(v.ID, ""), &items}} {
 		if err := p.get(r, s, c.path, c.out); err != nil {
 			p.fail(w, r, s, err)
 			return
 		}
 	}
 	d.Items = len(items)
-	p.render(w, http.StatusOK, "vault", "", &view{Title: "Vault " + v.Name, S: s, Vault: v, Nav: "overview", Data: d})
+	p.health(d.ConfigServers)
+	vw := &view{Title: "Vault " + v.Name, S: s, Vault: v, Nav: "overview", Data: d}
+	if r.URL.Query().Get("prepared") != "" {
+		vw.Notice = "Infrastructure prepared. Next, enable replication of your machines in Replicated items."
+	}
+	p.render(w, http.StatusOK, "vault", "", vw)
 }

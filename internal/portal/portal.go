@@ -25,8 +25,6 @@ type Config struct {
 	// RefreshInterval is how often tables that change by themselves (replicated items, jobs) are
 	// refreshed in the browser. Zero means 5 s.
 	RefreshInterval time.Duration
-	// TokenTTL is asked of the API for the token a sign-in creates. Zero means 12 h.
-	TokenTTL time.Duration
 }
 
 // Deps are what the portal talks to.
@@ -63,9 +61,6 @@ func New(cfg Config, deps Deps) (*Portal, error) {
 	}
 	if cfg.RefreshInterval < time.Second {
 		return nil, errors.New("refresh interval must be at least 1s")
-	}
-	if cfg.TokenTTL == 0 {
-		cfg.TokenTTL = 12 * time.Hour
 	}
 	if deps.Clock == nil {
 		deps.Clock = clock.Real{}

@@ -3,11 +3,9 @@ package portal
 import (
 	"crypto/tls"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 )
 
 // testEnv is a portal served over HTTPS on loopback, in front of the API.
@@ -26,71 +24,12 @@ type testEnv struct {
 	protect func(t *testing.T, vaultID, machine, policy string)
 	// checkKey checks that key is a valid registration key of the vault.
 	checkKey func(t *testing.T, vaultID, key string)
-	// The API's exact messages.
-	forbidden                                                        func(role string) string
-	msgNotProtected                                                  func(machine string) string
-	msgStorageRequired, msgRPOBounds, msgProvider, msgPolicyRequired string
 }
 
 var roles = []string{"owner", "contributor", "operator", "reader"}
 
-func newFakeEnv(t *testing.T) *testEnv {
-	t.Helper()
-	api := newFakeAPI(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
-	p, err := New(Config{}, Deps{API: api})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/api/", api)
-	mux.Handle("/", p.Handler())
-	srv := httptest.NewTLSServer(mux)
-	t.Cleanup(srv.Close)
-	return &testEnv{
-		failoverDir: t.TempDir(),
-		url:         srv.URL,
-		tls:         srv.Client().Transport.(*http.Transport).TLSClientConfig,
-		addUser: func(t *testing.T, name, role, password string) {
-			api.mu.Lock()
-			api.users[name] = [2]string{password, role}
-			api.mu.Unlock()
-		},
-		vault: func(t *testing.T, name string) string {
-			api.mu.Lock()
-			defer api.mu.Unlock()
-			id := "v-" + name
-			api.vaults = append(api.vaults, Vault{ID: id, Name: name, StorageURL: "/srv/" + name})
-			return id
-		},
-		vaultID: func(t *testing.T, name string) string { return "v-" + name },
-		storage: func(t *testing.T, name string) string { return "/srv/" + name },
-		protect: func(t *testing.T, vaultID, machine, policy string) {
-			api.mu.Lock()
-			defer api.mu.Unlock()
-			api.items[vaultID] = append(api.items[vaultID], Item{Machine: machine, Policy: policy, State: "initial-replication", InitialPercent: 42})
-		},
-		checkKey: func(t *testing.T, vaultID, key string) {
-			if key != "osr-regkey-1.fake-key-for-"+strings.TrimPrefix(vaultID, "v-")+"\n" {
-				t.Errorf("key %q", key)
-			}
-		},
-		forbidden:          func(role string) string { return "role " + role + " may not do this" },
-		msgNotProtected:    func(m string) string { return "machine " + m + " is not protected" },
-		msgStorageRequired: "storage_url is required",
-		msgRPOBounds:       "rpo_threshold_seconds must be between 60 and 86400",
-		msgProvider:        "target provider must be local or azure",
-		msgPolicyRequired:  "policy is required",
-	}
-}
-
-// newEnv returns the environment the handler tests run in.
-func newEnv(t *testing.T) *testEnv {
-	e := newFakeEnv(t)
-	for _, r := range roles {
-		e.addUser(t, r+"1", r, "pw-"+r)
-	}
-	return e
-}
+// password is the password of the test user of role.
+func password(role string) string { return role + "-password-1" }
 
 func TestUnauthenticatedRedirectsToLogin(t *testing.T) {
 	e := newEnv(t)
@@ -144,14 +83,14 @@ func TestLogin(t *testing.T) {
 	mustContain(t, "wrong password", a.Body, `<p class="error" role="alert">user name or password is wrong</p>`, `value="owner1"`)
 
 	// No form token (a cross-site login attempt): refused before the API is asked.
-	a = c.post("/login", url.Values{"user": {"owner1"}, "password": {"pw-owner"}})
+	a = c.post("/login", url.Values{"user": {"owner1"}, "password": {password("owner")}})
 	if a.Status != http.StatusForbidden {
 		t.Fatalf("login without token: status %d", a.Status)
 	}
 	mustContain(t, "login without token", a.Body, errCSRF)
 
 	page = c.get("/login?next=/vaults")
-	a = c.post("/login", url.Values{"user": {"owner1"}, "password": {"pw-owner"}, "csrf": {csrf(t, page.Body)}, "next": {"/vaults"}})
+	a = c.post("/login", url.Values{"user": {"owner1"}, "password": {password("owner")}, "csrf": {csrf(t, page.Body)}, "next": {"/vaults"}})
 	if a.Status != http.StatusSeeOther || a.Location != "/vaults" {
 		t.Fatalf("login: status %d location %q\n%s", a.Status, a.Location, a.Body)
 	}
@@ -174,7 +113,7 @@ func TestLogin(t *testing.T) {
 	// An open redirect through next is not possible.
 	c2 := newWebClient(t, e.url, e.tls)
 	page = c2.get("/login")
-	a = c2.post("/login", url.Values{"user": {"owner1"}, "password": {"pw-owner"}, "csrf": {csrf(t, page.Body)}, "next": {"//evil.example/"}})
+	a = c2.post("/login", url.Values{"user": {"owner1"}, "password": {password("owner")}, "csrf": {csrf(t, page.Body)}, "next": {"//evil.example/"}})
 	if a.Location != "/" {
 		t.Errorf("next=//evil.example/: location %q", a.Location)
 	}
@@ -183,7 +122,7 @@ func TestLogin(t *testing.T) {
 func TestLogoutRevokesToken(t *testing.T) {
 	e := newEnv(t)
 	c := newWebClient(t, e.url, e.tls)
-	tok := c.login("reader1", "pw-reader")
+	tok := c.login("reader1", password("reader"))
 	u, _ := url.Parse(e.url)
 	var session *http.Cookie
 	for _, ck := range c.c.Jar.Cookies(u) {
@@ -208,9 +147,9 @@ func TestLogoutRevokesToken(t *testing.T) {
 func TestCSRFRefused(t *testing.T) {
 	e := newEnv(t)
 	c := newWebClient(t, e.url, e.tls)
-	tok := c.login("owner1", "pw-owner")
+	tok := c.login("owner1", password("owner"))
 	form := func(csrf string) url.Values {
-		v := url.Values{"name": {"lab"}, "storage_url": {"/srv/lab"}}
+		v := url.Values{"name": {"lab"}, "storage_url": {e.storage(t, "lab")}}
 		if csrf != "" {
 			v.Set("csrf", csrf)
 		}
@@ -233,7 +172,7 @@ func TestCSRFRefused(t *testing.T) {
 		}
 		mustContain(t, tc.name, a.Body, errCSRF)
 	}
-	if a := c.get("/vaults"); strings.Contains(a.Body, `href="/vaults/v-lab"`) {
+	if a := c.get("/vaults"); strings.Contains(a.Body, `">lab</a>`) {
 		t.Fatal("a refused form created a vault")
 	}
 	// The same form with the token goes through.
@@ -241,7 +180,7 @@ func TestCSRFRefused(t *testing.T) {
 		t.Fatalf("with token: %d\n%s", a.Status, a.Body)
 	}
 	// htmx requests may carry the token in a header.
-	if a := c.post("/vaults", url.Values{"name": {"lab2"}, "storage_url": {"/srv/lab2"}}, csrfHeader, tok); a.Status != http.StatusSeeOther {
+	if a := c.post("/vaults", url.Values{"name": {"lab2"}, "storage_url": {e.storage(t, "lab2")}}, csrfHeader, tok); a.Status != http.StatusSeeOther {
 		t.Fatalf("token in header: %d\n%s", a.Status, a.Body)
 	}
 }

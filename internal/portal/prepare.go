@@ -211,11 +211,12 @@ type associateRequest struct {
 	ConfigServer string `json:"config_server"`
 }
 
-// wholeNumber parses a form field that must be a whole number of unit.
+// wholeNumber parses a form field that must be a positive whole number of unit (the API reads
+// zero as "the default", which a form the user filled in must not mean). Bounds are the API's.
 func wholeNumber(field, value, unit string) (int64, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s must be a whole number of %s, not %q", field, unit, value)
+	if err != nil || n < 1 || n > 1<<40 {
+		return 0, fmt.Errorf("%s must be a whole number of %s, at least 1, not %q", field, unit, value)
 	}
 	return n, nil
 }

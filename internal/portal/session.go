@@ -11,7 +11,7 @@ import (
 )
 
 const (
-	// sessionCookie holds the signed-in user's API token.
+	// sessionCookie holds the signed-in user's API token as "ID.SECRET".
 	sessionCookie = "osr_session"
 	// loginCookie holds the random value the sign-in form must echo (CSRF before a session exists).
 	loginCookie = "osr_login"
@@ -24,10 +24,11 @@ const (
 
 // session is the signed-in user of one request.
 type session struct {
-	Token string
-	User  string
-	Role  string
-	CSRF  string
+	Token   string // the API token's secret
+	TokenID string // its ID, to revoke it at sign-out
+	User    string
+	Role    string
+	CSRF    string
 }
 
 // csrfFor derives the CSRF token of a session from its API token: only who holds the token (in an
