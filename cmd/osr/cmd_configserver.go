@@ -4,5 +4,5 @@ import "github.com/spf13/cobra"
 
 // configServerCommands returns the top-level commands of the configuration server area.
 func (a *app) configServerCommands() []*cobra.Command {
-	return nil
+	return []*cobra.Command{a.configServerCommand(), a.accountCommand(), a.infrastructureCommand()}
 }
