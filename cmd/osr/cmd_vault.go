@@ -4,5 +4,16 @@ import "github.com/spf13/cobra"
 
 // vaultCommands returns the top-level commands of the vault service and its API clients area.
 func (a *app) vaultCommands() []*cobra.Command {
-	return nil
+	return []*cobra.Command{
+		a.vaultCommand(),
+		a.policyCommand(),
+		a.replicationCommand(),
+		a.recoveryPointsCommand(),
+		a.jobsCommand(),
+		a.alertsCommand(),
+		a.eventsCommand(),
+		a.userCommand(),
+		a.tokenCommand(),
+		a.auditCommand(),
+	}
 }

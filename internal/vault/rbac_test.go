@@ -60,7 +60,9 @@ func TestRBACMatrix(t *testing.T) {
 				e.mustDo("POST", "/vaults/lab/protected-items", own, EnableRequest{Machine: m, Policy: "gold"}, 201)
 				return "/vaults/lab/protected-items/" + m, nil
 			},
-			"POST /webhooks": func(Role) (string, any) { return "/webhooks", AddWebhookRequest{URL: "http://127.0.0.1:1/" + uniq("h")} },
+			"POST /webhooks": func(Role) (string, any) {
+				return "/webhooks", AddWebhookRequest{URL: "http://127.0.0.1:1/" + uniq("h")}
+			},
 			"DELETE /webhooks/{webhook}": func(Role) (string, any) {
 				var w Webhook
 				e.decodeInto(e.mustDo("POST", "/webhooks", own, AddWebhookRequest{URL: "http://127.0.0.1:1/x"}, 201), &w)

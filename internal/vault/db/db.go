@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,6 +54,13 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	} else {
 		if dsn == "" {
 			return nil, errors.New("database path is empty")
+		}
+		// The database holds sealed secrets and token hashes: owner-only, and SQLite gives its
+		// -wal and -shm files the same mode.
+		if f, err := os.OpenFile(dsn, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+			return nil, fmt.Errorf("open sqlite database %s: %w", dsn, err)
+		} else {
+			f.Close()
 		}
 		// WAL lets readers run beside the single writer; write transactions take the lock at BEGIN
 		// (immediate) so that two writers never deadlock upgrading a read lock.
