@@ -200,7 +200,8 @@ func TestAgentInitialIncrementalAndRestart(t *testing.T) {
 	r = startAgent(t, cfg, Options{Dial: peer.dial})
 	r.a.Trigger()
 	waitFor(t, "the point after the restart", 20*time.Second, func() bool { n, _ := peer.stats(); return n > c })
-	n, received := peer.stats()
+	_, received = peer.stats()
+	n := c + 1
 	if received[n] != changed || r.has("resync") != nil {
 		t.Fatalf("after a clean restart: %d blocks (want %d), resync %v", received[n], changed, r.has("resync"))
 	}

@@ -194,15 +194,22 @@ func (r *replica) drop(keep uint64) []*point {
 	return dropped
 }
 
-// snapshot returns copies of the maps to persist.
-func (r *replica) snapshot() []*state.Map {
+// save persists the maps without copying them: each is written under the lock, fsynced after.
+func (r *replica) save(dir string) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]*state.Map, 0, len(r.maps))
-	for _, m := range r.maps {
-		out = append(out, m.Clone())
+	names := make([]string, 0, len(r.maps))
+	for n := range r.maps {
+		names = append(names, n)
 	}
-	return out
+	r.mu.Unlock()
+	var first error
+	for _, n := range names {
+		r.mu.Lock()
+		if err := state.SaveMapLocked(dir, r.maps[n], r.mu.Unlock); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // setMap replaces a disk's map (after a resync fetched the replica's fingerprints).

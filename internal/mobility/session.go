@@ -309,12 +309,7 @@ func (a *Agent) onCommitted(m wire.Committed) {
 // committed persists the maps and the agent state after points were applied.
 func (a *Agent) committed(pts []*point, pointID string, at time.Time) {
 	last := pts[len(pts)-1]
-	var saveErr error
-	for _, m := range a.rep.snapshot() {
-		if err := state.SaveMap(a.cfg.StateDir, m); err != nil && saveErr == nil {
-			saveErr = err
-		}
-	}
+	saveErr := a.rep.save(a.cfg.StateDir)
 	a.stMu.Lock()
 	a.st.CommittedSeq, a.st.PointID, a.st.CommittedAt, a.st.CaptureTime = last.seq, pointID, at, last.time
 	for _, p := range pts {

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -9,6 +10,23 @@ import (
 // WriteFile writes data to path atomically: a reader sees the old content or the new, never a mix,
 // also after a crash. The file is fsynced before the rename and the directory after it.
 func WriteFile(path string, data []byte) error {
+	return WriteFileFunc(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, nil)
+}
+
+// WriteFileFunc is WriteFile with the content written by fill; written, if not nil, is called
+// once fill is done, before the fsync (to release a lock held for fill).
+func WriteFileFunc(path string, fill func(w io.Writer) error, written func()) error {
+	released := false
+	release := func() {
+		if !released && written != nil {
+			released = true
+			written()
+		}
+	}
+	defer release() // on every path, exactly once
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -21,7 +39,9 @@ func WriteFile(path string, data []byte) error {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := tmp.Write(data); err != nil {
+	err = fill(tmp)
+	release()
+	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -50,11 +70,13 @@ func MapPath(dir, disk string) string { return filepath.Join(dir, "map-"+disk+".
 
 // SaveMap writes the map of its disk into the state directory atomically.
 func SaveMap(dir string, m *Map) error {
-	b, err := m.Encode()
-	if err != nil {
-		return err
-	}
-	return WriteFile(MapPath(dir, m.Disk), b)
+	return WriteFileFunc(MapPath(dir, m.Disk), m.Write, nil)
+}
+
+// SaveMapLocked is SaveMap for a map guarded by a lock the caller holds: unlock is called as
+// soon as the content is written, before the fsync.
+func SaveMapLocked(dir string, m *Map, unlock func()) error {
+	return WriteFileFunc(MapPath(dir, m.Disk), m.Write, unlock)
 }
 
 // LoadMap reads the map of a disk from the state directory; a missing file gives an error that

@@ -1,7 +1,10 @@
 package state
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
+	"io"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -66,10 +69,22 @@ func (m *Map) check() error {
 
 // Encode returns the map in the replica map format.
 func (m *Map) Encode() ([]byte, error) {
-	if err := m.check(); err != nil {
+	var buf bytes.Buffer
+	buf.Grow(64 + len(m.Disk) + len(m.PointID) + 16*len(m.Fingerprints))
+	if err := m.Write(&buf); err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, 64+len(m.Disk)+len(m.PointID)+16*len(m.Fingerprints))
+	return buf.Bytes(), nil
+}
+
+// Write writes the map in the replica map format to w, streaming: no copy of the map is made.
+func (m *Map) Write(w io.Writer) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	h := xxh3.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
+	b := make([]byte, 0, 64+len(m.Disk)+len(m.PointID))
 	b = append(b, MapMagic...)
 	b = binary.LittleEndian.AppendUint16(b, MapVersion)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(m.Disk)))
@@ -79,10 +94,15 @@ func (m *Map) Encode() ([]byte, error) {
 	b = append(b, byte(len(m.PointID)))
 	b = append(b, m.PointID...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(m.Fingerprints)))
-	for _, fp := range m.Fingerprints {
-		b = append(b, fp[:]...)
+	bw.Write(b)
+	for i := range m.Fingerprints {
+		bw.Write(m.Fingerprints[i][:])
 	}
-	return binary.LittleEndian.AppendUint64(b, xxh3.Hash(b)), nil
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	_, err := w.Write(binary.LittleEndian.AppendUint64(nil, h.Sum64()))
+	return err
 }
 
 var errShort = errors.New("replica map: truncated")
