@@ -21,6 +21,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/configserver/enroll"
 	"github.com/opensiterecovery/osr/internal/configserver/prereq"
 	"github.com/opensiterecovery/osr/internal/passphrase"
+	"github.com/opensiterecovery/osr/internal/pki"
 )
 
 func freePort(t *testing.T) int {
@@ -41,7 +42,7 @@ func testEnv(c clock.Clock) *prereq.Env {
 
 func installOpts(t *testing.T, v *cstest.Vault, dir string, c clock.Clock) InstallOptions {
 	return InstallOptions{
-		KeyText: v.Key(time.Now(), 5*24*time.Hour), DataDir: dir, CacheDir: t.TempDir(),
+		KeyText: v.Key(t), DataDir: dir, CacheDir: t.TempDir(),
 		Port: freePort(t), APIPort: freePort(t), ListenAddress: "127.0.0.1", Name: "cs1", Hostname: "cs1.example.net",
 		Env: testEnv(c), Clock: c,
 	}
@@ -67,8 +68,9 @@ func TestInstallWritesNothingOnFailure(t *testing.T) {
 		t.Fatalf("left behind: %v", entries)
 	}
 	// An expired key fails locally; the vault is not asked.
+	v.Clock.Set(time.Now().Add(-6 * 24 * time.Hour))
 	o = installOpts(t, v, dir, c)
-	o.KeyText = v.Key(time.Now().Add(-6*24*time.Hour), 5*24*time.Hour)
+	v.Clock.Set(time.Now())
 	res, err = Install(context.Background(), o)
 	r, _ := res.Report.Get("registration key")
 	if !errors.Is(err, ErrPrerequisites) || r.Status != prereq.Fail || !strings.HasPrefix(r.Message, "registration key has expired (expired ") {
@@ -135,7 +137,7 @@ func startRig(t *testing.T) *rig {
 func TestInstall(t *testing.T) {
 	r := startRig(t)
 	reg := r.res.Registration
-	if reg.ConfigServerID != "cs-1" || reg.VaultName != "lab" || reg.ProcessServer.Name != "cs1" {
+	if !strings.HasPrefix(reg.ConfigServerID, "cs-") || reg.VaultName != "lab" || reg.ProcessServer.Name != "cs1" {
 		t.Fatalf("registration %+v", reg)
 	}
 	st, err := os.Stat(filepath.Join(r.dir, PassphraseFile))
@@ -152,10 +154,10 @@ func TestInstall(t *testing.T) {
 	// Installing again is refused by the check; reusing the key elsewhere by the vault.
 	o := installOpts(t, r.vault, r.dir, r.clock)
 	res, err := Install(context.Background(), o)
-	if c, _ := res.Report.Get("registration"); !errors.Is(err, ErrPrerequisites) || c.Message != "already registered with vault lab as configuration server cs1 (cs-1)" {
+	if c, _ := res.Report.Get("registration"); !errors.Is(err, ErrPrerequisites) || c.Message != "already registered with vault lab as configuration server cs1 ("+reg.ConfigServerID+")" {
 		t.Fatalf("second install: %v %+v", err, c)
 	}
-	key := r.vault.Key(time.Now(), time.Hour)
+	key := r.vault.Key(t)
 	o = installOpts(t, r.vault, filepath.Join(t.TempDir(), "a"), r.clock)
 	o.KeyText, o.Name = key, "cs2"
 	if _, err := Install(context.Background(), o); err != nil {
@@ -221,8 +223,8 @@ func TestEnrollHeartbeatsAndInfrastructure(t *testing.T) {
 		if err := enroll.VerifyLeaf(res.Cert, res.CA, res.Root, enroll.RoleProcessServer, "ps2"); err != nil {
 			t.Fatal(err)
 		}
-		if res.Root.Subject.CommonName != "osr vault root" {
-			t.Fatalf("root %s", res.Root.Subject)
+		if pki.CertSHA256(res.Root) != r.vault.Svc.RootCAFingerprint() {
+			t.Fatalf("root %s is not the vault's", res.Root.Subject)
 		}
 	}
 	agent, agentRes, err := holder(t, r, r.res.Passphrase, enroll.RoleAgent, "web01", AgentInfo{Hostname: "web01.example.net", OS: "linux"})
@@ -299,20 +301,14 @@ func TestEnrollHeartbeatsAndInfrastructure(t *testing.T) {
 		t.Fatalf("after 8 minutes: %v", got)
 	}
 
-	// The vault saw the agents and process servers; the inventory lists the machines.
-	var hb struct {
-		Agents []struct {
-			Machine string `json:"machine"`
-		} `json:"agents"`
-		ProcessServers []struct {
-			Name string `json:"name"`
-		} `json:"process_servers"`
+	// The vault saw the configuration server and the machines of its agents.
+	css, err := r.vault.Svc.ListConfigServers(ctx, "lab")
+	if err != nil || len(css) != 1 || css[0].Name != "cs1" {
+		t.Fatalf("vault's configuration servers: %+v %v", css, err)
 	}
-	if err := json.Unmarshal(r.vault.LastHeartbeat(), &hb); err != nil || len(hb.Agents) != 2 || len(hb.ProcessServers) != 2 {
-		t.Fatalf("vault heartbeat %s: %v", r.vault.LastHeartbeat(), err)
-	}
-	if !strings.Contains(string(r.vault.Inventory), `"name":"web01","hostname":"web01.example.net","os":"linux"`) {
-		t.Fatalf("inventory %s", r.vault.Inventory)
+	machines, err := r.vault.Svc.ListMachines(ctx, "lab")
+	if err != nil || len(machines) != 2 || machines[0].Name != "db01" || machines[1].Name != "web01" {
+		t.Fatalf("vault's machines: %+v %v", machines, err)
 	}
 
 	// The vault wants web01 replicated on ps2: the agent's long poll wakes with its new config.
@@ -330,9 +326,7 @@ func TestEnrollHeartbeatsAndInfrastructure(t *testing.T) {
 		got <- c
 	}()
 	time.Sleep(50 * time.Millisecond)
-	r.vault.SetDesired(map[string]any{"vault_id": "v-test", "storage": map[string]any{"url": "s3://minio:9000/b/osr", "password": []byte("pw")},
-		"items": []map[string]any{{"machine": "web01", "process_server": "ps2", "policy": map[string]any{"name": "gold", "rpo_threshold_seconds": 900,
-			"retention_seconds": 86400, "app_consistent_frequency_seconds": 3600, "crash_consistent_frequency_seconds": 300}}}})
+	r.vault.Replicate(t, "cs1", "web01", "ps2")
 	if err := r.srv.VaultOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +342,7 @@ func TestEnrollHeartbeatsAndInfrastructure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pc.Storage == nil || pc.Storage.URL != "s3://minio:9000/b/osr" || string(pc.Storage.Password) != "pw" || len(pc.Machines) != 2 ||
+	if pc.Storage == nil || !strings.HasPrefix(pc.Storage.URL, "file://") || len(pc.Storage.Password) == 0 || len(pc.Machines) != 2 ||
 		pc.Machines[0].Machine != "db01" || pc.Machines[0].Policy != nil || pc.Machines[1].Machine != "web01" || pc.Machines[1].Policy.Name != "gold" {
 		t.Fatalf("process server config %+v", pc)
 	}

@@ -1,0 +1,112 @@
+package configserver_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensiterecovery/osr/internal/clock"
+	. "github.com/opensiterecovery/osr/internal/configserver"
+	"github.com/opensiterecovery/osr/internal/configserver/cstest"
+	"github.com/opensiterecovery/osr/internal/configserver/enroll"
+	"github.com/opensiterecovery/osr/internal/configserver/prereq"
+)
+
+func realOpts(t *testing.T, key, dir string, c clock.Clock) InstallOptions {
+	return InstallOptions{KeyText: key, DataDir: dir, CacheDir: t.TempDir(), Port: freePort(t), APIPort: freePort(t),
+		ListenAddress: "127.0.0.1", Name: "cs1", Hostname: "cs1.example.net", Env: testEnv(c), Clock: c}
+}
+
+func TestAgainstRealVault(t *testing.T) {
+	ctx := context.Background()
+	v := cstest.StartVault(t)
+	svc, vclock := v.Svc, v.Clock
+	cclock := clock.NewFake(time.Now())
+
+	// Expired by the vault's clock (ours still thinks it is valid): the vault refuses, nothing written.
+	key := v.Key(t)
+	vclock.Advance(5*24*time.Hour + time.Minute)
+	dir := filepath.Join(t.TempDir(), "cs")
+	_, err := Install(ctx, realOpts(t, key, dir, cclock))
+	if err == nil || !strings.HasPrefix(err.Error(), "register with the vault: vault: registration key has expired (expired ") || !strings.HasSuffix(err.Error(), ") (HTTP 410)") {
+		t.Fatalf("expired key: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatal("a refused registration wrote the data directory")
+	}
+	vclock.Set(time.Now().UTC().Truncate(time.Second))
+
+	key = v.Key(t)
+	res, err := Install(ctx, realOpts(t, key, dir, cclock))
+	if err != nil {
+		var b strings.Builder
+		if res != nil {
+			res.Report.WriteTable(&b)
+		}
+		t.Fatalf("install: %v\n%s", err, b.String())
+	}
+	if r, _ := res.Report.Get("vault"); r.Status != prereq.Pass {
+		t.Fatalf("vault check %+v", r)
+	}
+	if !strings.HasPrefix(res.Registration.ConfigServerID, "cs-") || res.Registration.VaultName != "lab" {
+		t.Fatalf("registration %+v", res.Registration)
+	}
+	// Reused key.
+	_, err = Install(ctx, func() InstallOptions {
+		o := realOpts(t, key, filepath.Join(t.TempDir(), "cs2"), cclock)
+		o.Name = "cs2"
+		return o
+	}())
+	if err == nil || err.Error() != "register with the vault: vault: registration key has already been used (HTTP 409)" {
+		t.Fatalf("reused key: %v", err)
+	}
+
+	// Serve: heartbeats over mTLS to the vault, an agent's machine in the inventory, replication
+	// enabled in the vault reaches the agent.
+	api, _ := net.Listen("tcp", "127.0.0.1:0")
+	admin, _ := net.Listen("unix", filepath.Join(t.TempDir(), "a.sock"))
+	srv, err := New(Config{DataDir: dir, Clock: cclock, API: api, Admin: admin, VaultInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(sctx) }()
+	defer func() { cancel(); <-done }()
+	r := &rig{srv: srv, addr: api.Addr().String()}
+	agent, _, err := holder(t, r, res.Passphrase, enroll.RoleAgent, "web01", AgentInfo{Hostname: "web01.example.net", OS: "linux",
+		Addresses: []string{"10.0.0.21"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.VaultOnce(ctx); err != nil {
+		t.Fatalf("vault heartbeat: %v", err)
+	}
+	css, err := svc.ListConfigServers(ctx, "lab")
+	if err != nil || len(css) != 1 || css[0].Name != "cs1" {
+		t.Fatalf("vault's configuration servers: %+v %v", css, err)
+	}
+	machines, err := svc.ListMachines(ctx, "lab")
+	if err != nil || len(machines) != 1 || machines[0].Name != "web01" {
+		t.Fatalf("vault's machines: %+v %v", machines, err)
+	}
+	v.Replicate(t, "cs1", "web01", "")
+	if err := srv.VaultOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ac, err := agent.AgentConfig(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ac.Replicate || ac.Policy == nil || ac.Policy.Name != "gold" || ac.Policy.RPOThresholdSeconds != 900 || ac.ProcessServerName != "cs1" {
+		t.Fatalf("agent config %+v", ac)
+	}
+	inf := srv.Infrastructure().ConfigurationServers[0]
+	if inf.Status != Connected {
+		t.Fatalf("configuration server status %s (%s)", inf.Status, inf.Reason)
+	}
+}
