@@ -6,6 +6,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/opensiterecovery/osr/internal/clock"
+	"github.com/opensiterecovery/osr/internal/vault"
 )
 
 // testEnv is a portal served over HTTPS on loopback, in front of the API.
@@ -22,6 +26,12 @@ type testEnv struct {
 	storage func(t *testing.T, name string) string
 	// protect makes machine a replicated item of the vault with policy.
 	protect func(t *testing.T, vaultID, machine, policy string)
+	// point commits a recovery point of machine into the vault's store (consistency app or crash).
+	point func(t *testing.T, vaultID, machine, consistency string, at time.Time) string
+	// report sends a heartbeat of the vault's configuration server (registered by protect).
+	report func(t *testing.T, vaultID string, hb vault.Heartbeat)
+	// clock is the vault's and the portal's clock.
+	clock *clock.Fake
 	// checkKey checks that key is a valid registration key of the vault.
 	checkKey func(t *testing.T, vaultID, key string)
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/crypto"
 	"github.com/opensiterecovery/osr/internal/regkey"
+	"github.com/opensiterecovery/osr/internal/storage/backends"
 	"github.com/opensiterecovery/osr/internal/store"
 	"github.com/opensiterecovery/osr/internal/vault"
 )
@@ -155,6 +157,43 @@ func newEnv(t *testing.T) *testEnv {
 				t.Fatal(err)
 			}
 		},
+		point: func(t *testing.T, vid, machine string, consistency string, at time.Time) string {
+			css := css[vid]
+			ds, err := svc.ConfigServerDesiredState(vault.WithActor(ctx, vault.Actor{ConfigServer: css, VaultID: vid}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pw, err := base64.StdEncoding.DecodeString(ds.Storage.Password)
+			if err != nil {
+				t.Fatal(err)
+			}
+			be, err := backends.Open(ctx, ds.Storage.URL, backends.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			repo, err := store.Open(ctx, be, pw, store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := repo.NewWriter(ctx, machine, nil, []store.DiskSpec{{Name: "sda", Size: 1 << 20}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Disk("sda").WriteAt(bytes.Repeat([]byte("osr"), 4096), 8192); err != nil {
+				t.Fatal(err)
+			}
+			pt, err := w.Commit(ctx, store.CommitMeta{Time: at, Consistency: store.Consistency(consistency)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pt.ID
+		},
+		report: func(t *testing.T, vid string, hb vault.Heartbeat) {
+			if _, err := svc.ConfigServerHeartbeat(vault.WithActor(ctx, vault.Actor{ConfigServer: css[vid], VaultID: vid}), hb); err != nil {
+				t.Fatal(err)
+			}
+		},
+		clock: clk,
 		checkKey: func(t *testing.T, vid, text string) {
 			k, err := regkey.Parse(strings.TrimSpace(text))
 			if err != nil {

@@ -1,0 +1,86 @@
+package portal
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/opensiterecovery/osr/internal/vault"
+)
+
+func TestPSHealth(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	good := ProcessServer{LastSeen: now, CPUPercent: 10, MemoryPercent: 10, CacheFreePercent: 70, UploadDrainSeconds: 60}
+	for _, tc := range []struct {
+		name    string
+		csUp    bool
+		edit    func(*ProcessServer)
+		want    string
+		reasons []string
+	}{
+		{"healthy", true, func(*ProcessServer) {}, healthConnected, nil},
+		{"configuration server down", false, func(*ProcessServer) {}, healthDisconnected, []string{"configuration server disconnected"}},
+		{"heartbeat lost", true, func(p *ProcessServer) { p.LastSeen = now.Add(-5*time.Minute - time.Second) }, healthDisconnected, []string{"heartbeat lost"}},
+		{"seen 5 min ago", true, func(p *ProcessServer) { p.LastSeen = now.Add(-5 * time.Minute) }, healthConnected, nil},
+		{"cpu at 80", true, func(p *ProcessServer) { p.CPUPercent = 80 }, healthConnected, nil},
+		{"cpu over 80", true, func(p *ProcessServer) { p.CPUPercent = 80.5 }, healthWarning, []string{"CPU 80 %"}},
+		{"memory over 95", true, func(p *ProcessServer) { p.MemoryPercent = 96 }, healthCritical, []string{"memory 96 %"}},
+		{"cache under 30", true, func(p *ProcessServer) { p.CacheFreePercent = 29 }, healthWarning, []string{"cache free 29 %"}},
+		{"cache under 25", true, func(p *ProcessServer) { p.CacheFreePercent = 24 }, healthCritical, []string{"cache free 24 %"}},
+		{"drain over 30 min", true, func(p *ProcessServer) { p.UploadDrainSeconds = 31 * 60 }, healthWarning, []string{"upload backlog drains in 31 min"}},
+		{"drain over 45 min, cpu warning", true, func(p *ProcessServer) { p.UploadDrainSeconds = 46 * 60; p.CPUPercent = 90 }, healthCritical,
+			[]string{"upload backlog drains in 46 min", "CPU 90 %"}},
+	} {
+		ps := good
+		tc.edit(&ps)
+		got, reasons := psHealth(now, tc.csUp, &ps)
+		if got != tc.want || !reflectEqual(reasons, tc.reasons) {
+			t.Errorf("%s: %s %q, want %s %q", tc.name, got, reasons, tc.want, tc.reasons)
+		}
+	}
+}
+
+// TestMonitoringPages follows one item through reports of its configuration server: servers and
+// their health, the item's progress, its recovery points, the job's progress, alerts, the
+// dashboard's figures.
+func TestMonitoringPages(t *testing.T) {
+	e := newEnv(t)
+	c := newWebClient(t, e.url, e.tls)
+	c.login("reader1", password("reader"))
+	vid := e.vault(t, "lab")
+	owner := newWebClient(t, e.url, e.tls)
+	tok := owner.login("owner1", password("owner"))
+	if a := owner.post("/vaults/"+vid+"/policies", map[string][]string{"csrf": {tok}, "name": {"gold"}, "rpo_minutes": {"15"}, "retention_hours": {"24"}, "app_consistent_minutes": {"60"}}); a.Status != http.StatusSeeOther {
+		t.Fatalf("policy: %d\n%s", a.Status, a.Body)
+	}
+	e.protect(t, vid, "web01", "gold")
+	v := "/vaults/" + vid
+
+	a := c.get(v + "/servers")
+	mustContain(t, "servers", a.Body, "Configuration server cs1", `<span class="badge ok">Connected</span>`, "ps1", "10.0.0.5:9443",
+		"12 %", "40 %", "71 %", "100.0 MiB", "drains in 2 min", "web01", "0.1.0")
+	a = c.get(v + "/items")
+	mustContain(t, "items", a.Body, `<progress max="100" value="42.5"`, "42 %", "Initial replication")
+	a = c.get(v + "/jobs")
+	mustContain(t, "jobs", a.Body, "enable-replication", "web01", `value="42.5"`, "running")
+
+	// The process server gets hot and the agent goes quiet; a recovery point lands; the item is protected.
+	now := e.clock.Now()
+	at := now.Add(-20 * time.Minute)
+	id := e.point(t, vid, "web01", "app", at)
+	e.report(t, vid, vault.Heartbeat{Time: now,
+		ProcessServers: []vault.PSHealth{{Name: "ps1", Address: "10.0.0.5:9443", LastSeen: now, CPUPercent: 97, MemoryPercent: 40, CacheFreePercent: 28, UploadDrainSeconds: 60}},
+		Agents:         []vault.AgentStatus{{Machine: "web01", ProcessServer: "ps1", LastSeen: now.Add(-10 * time.Minute), Version: "0.1.0"}},
+		Items:          []vault.ItemReport{{Machine: "web01", State: "protected", LastPointTime: &at, LastPointID: id}},
+	})
+	a = c.get(v + "/servers")
+	mustContain(t, "servers after", a.Body, `<span class="badge crit">Critical</span><br><small>CPU 97 %, cache free 28 %</small>`,
+		`<td>web01</td><td><span class="badge off">Disconnected</span>`)
+	a = c.get(v + "/items/web01")
+	mustContain(t, "item", a.Body, "Protected", id, `<span class="badge ok">app-consistent</span>`, "sda",
+		`<span class="crit">20 min</span> (threshold 15 min)`, at.UTC().Format("2006-01-02 15:04:05 UTC"), "web01: initial-replication → protected")
+	a = c.get(v + "/jobs")
+	mustContain(t, "jobs after", a.Body, "succeeded", "protected")
+	a = c.get("/")
+	mustContain(t, "dashboard", a.Body, `<li><span class="badge ok">Protected</span> 1</li>`, `<li><span class="badge crit">RPO exceeded</span> 1</li>`)
+}
