@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -39,6 +40,11 @@ func (a *app) mobilityCommands() []*cobra.Command {
 			cfg, err := load()
 			if err != nil {
 				return err
+			}
+			if a.getenv("GOMEMLIMIT") == "" {
+				// The agent's working set is small and bounded (buffers, the replica maps at 4 MiB
+				// per GiB, overlays of two points); a lower soft limit keeps its RSS near it.
+				debug.SetMemoryLimit(48 << 20)
 			}
 			ag, err := mobility.New(cfg, mobility.Options{Clock: a.clock, Logger: mobilityLogger(a.stderr, cfg.LogLevel)})
 			if err != nil {
@@ -180,4 +186,3 @@ func (a *app) printStatus(st mobility.Status, asJSON bool) {
 		}
 	}
 }
-
