@@ -19,6 +19,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/configserver"
 	"github.com/opensiterecovery/osr/internal/configserver/cstest"
 	"github.com/opensiterecovery/osr/internal/mobility"
+	"github.com/opensiterecovery/osr/internal/pki"
 )
 
 // inproc runs osr commands in this process, with one log and clock for all of them.
@@ -157,6 +158,12 @@ func TestConfigServerCommands(t *testing.T) {
 			t.Errorf("%s: %v %v", f, st, err)
 		}
 	}
+	// The process server loads its identity as internal/pki does.
+	var mc *mobility.Config
+	psID, err := pki.LoadIdentity(filepath.Join(psDir, configserver.IdentityCert), filepath.Join(psDir, configserver.IdentityKey), filepath.Join(psDir, configserver.IdentityRoot))
+	if err != nil || psID.Role != pki.RoleProcessServer || psID.Name != "ps2" {
+		t.Fatalf("process server identity: %+v %v", psID, err)
+	}
 	disk := filepath.Join(tmp, "sda.img")
 	os.WriteFile(disk, make([]byte, 1<<20), 0o600)
 	agentDir := filepath.Join(tmp, "agent")
@@ -165,12 +172,15 @@ func TestConfigServerCommands(t *testing.T) {
 	if !strings.Contains(out, "Machine web01 registered with the configuration server at 127.0.0.1:"+api+"; process server cs1 (127.0.0.1:") {
 		t.Fatalf("mobility install:\n%s", out)
 	}
-	mc, err := mobility.LoadConfig(filepath.Join(agentDir, "mobility.yaml"))
+	mc, err = mobility.LoadConfig(filepath.Join(agentDir, "mobility.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if mc.Machine != "web01" || len(mc.Disks) != 1 || mc.Disks[0].Path != disk || mc.TLS.CA != filepath.Join(agentDir, "ca.pem") {
 		t.Fatalf("mobility config %+v", mc)
+	}
+	if id, err := pki.LoadIdentity(mc.TLS.Cert, mc.TLS.Key, mc.TLS.CA); err != nil || id.Role != pki.RoleAgent || id.Name != "web01" {
+		t.Fatalf("agent identity: %+v %v", id, err)
 	}
 
 	// Infrastructure: nothing has sent a heartbeat.

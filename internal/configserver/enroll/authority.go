@@ -12,20 +12,20 @@ import (
 	"net"
 	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/clock"
+	"github.com/opensiterecovery/osr/internal/pki"
 )
 
-// Role is what a certificate admits its holder as.
-type Role string
+// Role is what a certificate admits its holder as (encoded as internal/pki does).
+type Role = pki.Role
 
 // The roles a configuration server issues.
 const (
-	RoleProcessServer Role = "process-server"
-	RoleAgent         Role = "agent"
-	RoleConfigServer  Role = "config-server" // the configuration server's own leaves
+	RoleProcessServer = pki.RoleProcessServer
+	RoleAgent         = pki.RoleAgent
+	RoleConfigServer  = pki.RoleConfigServer // the configuration server's own leaves
 )
 
 // LeafValidity is the life of an issued certificate; holders renew it when a third is left.
@@ -80,24 +80,8 @@ type Leaf struct {
 	IPs      []net.IP
 }
 
-// RoleURI returns the URI SAN that names role and name.
-func RoleURI(role Role, name string) *url.URL {
-	return &url.URL{Scheme: "osr", Opaque: string(role) + "/" + name}
-}
-
-// Identify returns the role and name a certificate carries in its URI SAN.
-func Identify(c *x509.Certificate) (Role, string, error) {
-	for _, u := range c.URIs {
-		if u.Scheme != "osr" {
-			continue
-		}
-		role, name, ok := strings.Cut(u.Opaque, "/")
-		if ok && name != "" {
-			return Role(role), name, nil
-		}
-	}
-	return "", "", errors.New("certificate names no osr role")
-}
+// Identify returns the role and name a certificate carries in its URI SAN osr:<role>/<name>.
+func Identify(c *x509.Certificate) (Role, string, error) { return pki.Holder(c) }
 
 // Issue signs a leaf certificate for the public key of a verified CSR.
 func (a *Authority) Issue(pub crypto.PublicKey, l Leaf) (*x509.Certificate, error) {
@@ -115,7 +99,7 @@ func (a *Authority) Issue(pub crypto.PublicKey, l Leaf) (*x509.Certificate, erro
 		NotBefore:    now.Add(-5 * time.Minute),
 		NotAfter:     now.Add(LeafValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		URIs:         []*url.URL{RoleURI(l.Role, l.Name)},
+		URIs:         []*url.URL{pki.RoleURI(l.Role, l.Name)},
 		DNSNames:     append([]string{l.Name}, l.DNSNames...),
 		IPAddresses:  l.IPs,
 	}
