@@ -10,8 +10,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 need_apt=()
 command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
+command -v losetup >/dev/null || need_apt+=(mount)
+command -v fsfreeze >/dev/null || need_apt+=(util-linux)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
+# PostgreSQL for the vault's database suite (the tests start their own server in a temp dir).
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need_apt+=(postgresql)
+# Headless Chromium for the portal's browser test.
+command -v chromium >/dev/null || need_apt+=(chromium)
 if ((${#need_apt[@]})); then
 	echo "test.sh: installing ${need_apt[*]}" >&2
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
