@@ -70,8 +70,8 @@ func Freeze(mounts []Mount, timeout time.Duration, clk clock.Clock, log *slog.Lo
 			select {
 			case <-t.C:
 				close(fz.expired)
-				log.Warn("freeze outlasted its bound: thawing", "timeout", timeout, "mounts", fz.points())
-				fz.Thaw()
+				fz.Thaw() // first: the log may live on a frozen filesystem
+				log.Warn("freeze outlasted its bound: thawed", "timeout", timeout, "mounts", fz.points())
 			case <-fz.done:
 			}
 		}()

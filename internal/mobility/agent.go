@@ -53,6 +53,10 @@ type Agent struct {
 	st           *state.Agent
 	resyncReason string        // non-empty: resynchronise before the next point (under stMu)
 	psCommitted  atomic.Uint64 // the process server's newest committed seq, as last heard
+	// persistMu is held for writing across a freeze: commits that arrive meanwhile update the
+	// maps in memory and set saveDeferred; the files are written after the thaw.
+	persistMu    sync.RWMutex
+	saveDeferred atomic.Bool
 
 	// Owned by the session loop.
 	resyncCount  string // the reason of the resync whose capture is next (to report)

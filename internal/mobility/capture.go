@@ -198,8 +198,10 @@ func (a *Agent) frozenCapture(ctx context.Context, sd *sender, cands map[string]
 		return err
 	}
 	defer sp.close()
+	a.persistMu.Lock() // no state file is written while frozen (it may be on a frozen filesystem)
 	fz, err := freeze.Freeze(mounts, a.cfg.FreezeTimeout, a.clock, a.log)
 	if err != nil {
+		a.persistMu.Unlock()
 		a.mon.event("freeze-failed", "alert", "could not freeze the filesystems: point dropped", "err", err.Error())
 		return err
 	}
@@ -226,6 +228,10 @@ func (a *Agent) frozenCapture(ctx context.Context, sd *sender, cands map[string]
 	}
 	cancel()
 	dur, terr := fz.Thaw()
+	a.persistMu.Unlock()
+	if a.saveDeferred.Swap(false) {
+		a.persist()
+	}
 	post(sd.p.seq)
 	points := make([]string, len(mounts))
 	for i, m := range mounts {

@@ -306,10 +306,11 @@ func (a *Agent) onCommitted(m wire.Committed) {
 	a.committed(pts, m.Point, m.Time)
 }
 
-// committed persists the maps and the agent state after points were applied.
+// committed records points applied to the maps and persists the maps and the agent state. While
+// the filesystems are frozen the files are written after the thaw instead (the state directory
+// may be on a frozen filesystem).
 func (a *Agent) committed(pts []*point, pointID string, at time.Time) {
 	last := pts[len(pts)-1]
-	saveErr := a.rep.save(a.cfg.StateDir)
 	a.stMu.Lock()
 	a.st.CommittedSeq, a.st.PointID, a.st.CommittedAt, a.st.CaptureTime = last.seq, pointID, at, last.time
 	for _, p := range pts {
@@ -330,14 +331,13 @@ func (a *Agent) committed(pts []*point, pointID string, at time.Time) {
 	if a.st.NextSeq <= last.seq {
 		a.st.NextSeq = last.seq + 1
 	}
-	if err := state.SaveAgent(a.cfg.StateDir, a.st); err != nil && saveErr == nil {
-		saveErr = err
-	}
 	initialDone := a.st.InitialDone
 	a.stMu.Unlock()
-	if saveErr != nil {
-		a.mon.fail(saveErr)
-		a.mon.event("state-save-failed", "alert", "could not persist the replica state; the next start resynchronises", "err", saveErr.Error())
+	if a.persistMu.TryRLock() {
+		a.persist()
+		a.persistMu.RUnlock()
+	} else {
+		a.saveDeferred.Store(true)
 	}
 	a.mon.update(func(s *Status) {
 		s.CommittedSeq, s.PointID, s.CaptureTime = last.seq, pointID, last.time
@@ -347,6 +347,20 @@ func (a *Agent) committed(pts []*point, pointID string, at time.Time) {
 	})
 	a.mon.event("committed", "info", "point committed", "seq", strconv.FormatUint(last.seq, 10), "point", pointID,
 		"kind", string(last.kind))
+}
+
+// persist writes the replica maps, then the agent state.
+func (a *Agent) persist() {
+	saveErr := a.rep.save(a.cfg.StateDir)
+	a.stMu.Lock()
+	if err := state.SaveAgent(a.cfg.StateDir, a.st); err != nil && saveErr == nil {
+		saveErr = err
+	}
+	a.stMu.Unlock()
+	if saveErr != nil {
+		a.mon.fail(saveErr)
+		a.mon.event("state-save-failed", "alert", "could not persist the replica state; the next start resynchronises", "err", saveErr.Error())
+	}
 }
 
 // drain waits a little for in-flight points to be committed before a clean stop.

@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"unicode/utf8"
 
 	"github.com/zeebo/xxh3"
