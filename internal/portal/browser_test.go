@@ -167,7 +167,12 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.checkKey(t, e.vaultID(t, "lab"), string(key))
+	vid := e.vaultID(t, "lab")
+	e.checkKey(t, vid, string(key))
+	// The configuration server installs with the downloaded key; the source step lists it.
+	e.register(t, vid, string(key), "web01")
+	click("refresh the source step", chromedp.Reload())
+	expect("main", "cs1 (cs1.example.net) Connected")
 
 	click("next: target", chromedp.Click(css(`a.button[href*="step=target"]`)))
 	expect("h1", "Prepare infrastructure: Target")
@@ -185,11 +190,15 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("policy form %s: %q (%v), want the seed's default %q", sel, got, err, want)
 		}
 	}
+	checked, err := chromedp.Run(ctx, chromedp.JavascriptAttribute[bool](css(`input[name=associate]`), "checked"))
+	if err != nil || !checked {
+		t.Errorf("a new policy is not associated with cs1 by default (%v)", err)
+	}
 	do("policy form", chromedp.SendKeys(css("#pname"), "gold"), shot("policy-form"))
 	click("create the policy", chromedp.Click(css(`form[action$="/policies"] button`)))
 	do("policy created", shot("policy-created"))
 	expect("main .notice", "Replication policy gold created, with its twin gold-failback.")
-	expect("main table", "gold", "gold-failback", "15 min", "24 h", "60 min")
+	expect("main table", "gold", "gold-failback", "15 min", "24 h", "60 min", "cs1")
 
 	click("next: capacity planning", chromedp.Click(css(`a.button[href*="step=capacity"]`)))
 	expect("main .placeholder", "Placeholder.")
@@ -199,24 +208,35 @@ func TestBrowser(t *testing.T) {
 	expect("dl.facts", "local", e.failoverDir)
 	do("vault", shot("vault"))
 
-	vid := e.vaultID(t, "lab")
-	e.protect(t, vid, "web01", "gold")
+	click("servers", chromedp.Click(css(`nav.vault a[href$="/servers"]`)))
+	expect("main", "Configuration server cs1", "ps1", "10.0.0.5:9443", "web01", "Connected")
+	do("servers", shot("servers"))
+
 	click("replicated items", chromedp.Click(css(`nav.vault a[href$="/items"]`)))
-	do("items", chromedp.WaitVisible(css(`#items table`)), shot("items"))
-	expect("#items", "web01", "gold")
-	// The table refreshes itself: wait for htmx to replace it once.
-	do("items refresh",
-		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Evaluate[string](`document.querySelector('#items').dataset.seen = '1'`)(ctx, tg)
-			return err
-		}),
-		chromedp.WaitReady(css(`#items:not([data-seen]) table`)),
-	)
-	expect("#items", "web01")
+	expect("#items", "No replicated items yet.")
+	do("enable form",
+		chromedp.SetValue(css("#machine"), "web01"),
+		chromedp.SetValue(css("#policy"), "gold"),
+		shot("enable"))
+	click("enable replication", chromedp.Click(css(`form[action$="/items"] button`)))
+	expect("main .notice", "Replication of web01 is being enabled.")
+	expect("#items", "web01", "Enabling protection", "gold")
+	// The configuration server reports progress: the table refreshes itself (htmx, every 5 s).
+	e.report(t, vid, initialReport(e.clock.Now(), "web01", 42.5))
+	do("items refresh", chromedp.WaitVisible(css(`#items progress[value="42.5"]`)), shot("items"))
+	expect("#items", "Initial replication", "42 %")
+
 	click("item page", chromedp.Click(css(`#items a[href$="/items/web01"]`)))
-	do("item", shot("item"))
 	expect("h1", "web01")
-	expect("main", "Recovery points", "Events")
+	expect("main", "Initial replication", "42 %", "Recovery points", "No recovery point yet.", "replication of web01 enabled with policy gold")
+	do("item", shot("item"))
+
+	click("jobs", chromedp.Click(css(`nav.vault a[href$="/jobs"]`)))
+	expect("#jobs", "enable-replication", "web01", "running", "create-vault", "succeeded")
+	do("jobs", shot("jobs"))
+	click("dashboard", chromedp.Click(css(`header nav a[href="/"]`)))
+	expect("main", "lab", "Initial replication 1")
+	do("dashboard", shot("dashboard"))
 }
 
 func pad(n int) string {

@@ -2,6 +2,8 @@ package portal
 
 import (
 	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +65,24 @@ func TestMonitoringPages(t *testing.T) {
 	mustContain(t, "items", a.Body, `<progress max="100" value="42.5"`, "42 %", "Initial replication")
 	a = c.get(v + "/jobs")
 	mustContain(t, "jobs", a.Body, "enable-replication", "web01", `value="42.5"`, "running")
+	m := regexp.MustCompile(`href="(/vaults/[^/]+/jobs/(job-[0-9a-f]+))">enable-replication<`).FindStringSubmatch(a.Body)
+	if m == nil {
+		t.Fatalf("no link to the enable-replication job:\n%s", a.Body)
+	}
+	a = c.get(m[1])
+	mustContain(t, "job page", a.Body, "<h1>Job enable-replication</h1>", "web01", "42 %",
+		`hx-get="`+m[1]+`/progress" hx-trigger="every 5s"`)
+	a = c.get(m[1]+"/progress", "HX-Request", "true")
+	if a.Status != http.StatusOK || !strings.HasPrefix(strings.TrimSpace(a.Body), `<section id="job-progress"`) {
+		t.Errorf("job progress fragment: %d\n%s", a.Status, a.Body)
+	}
+	// A job is shown only under its own vault.
+	other := e.vault(t, "other")
+	a = c.get("/vaults/" + other + "/jobs/" + m[2])
+	if a.Status != http.StatusNotFound {
+		t.Errorf("job under another vault: %d", a.Status)
+	}
+	mustContain(t, "job under another vault", a.Body, "job "+m[2]+" is not a job of vault other")
 
 	// The process server gets hot and the agent goes quiet; a recovery point lands; the item is protected.
 	now := e.clock.Now()
@@ -81,6 +101,10 @@ func TestMonitoringPages(t *testing.T) {
 		`<span class="crit">20 min</span> (threshold 15 min)`, at.UTC().Format("2006-01-02 15:04:05 UTC"), "web01: initial-replication → protected")
 	a = c.get(v + "/jobs")
 	mustContain(t, "jobs after", a.Body, "succeeded", "protected")
+	// A finished job's progress no longer polls.
+	if a = c.get(m[1]); strings.Contains(a.Body, `hx-trigger`) {
+		t.Errorf("finished job still refreshes:\n%s", a.Body)
+	}
 	a = c.get("/")
 	mustContain(t, "dashboard", a.Body, `<li><span class="badge ok">Protected</span> 1</li>`, `<li><span class="badge crit">RPO exceeded</span> 1</li>`)
 }

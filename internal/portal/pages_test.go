@@ -198,3 +198,42 @@ func TestStaticFiles(t *testing.T) {
 		t.Errorf("directory listing: %d", a.Status)
 	}
 }
+
+func TestEnableDisableReplication(t *testing.T) {
+	e := newEnv(t)
+	c := newWebClient(t, e.url, e.tls)
+	tok := c.login("contributor1", password("contributor"))
+	vid := e.vault(t, "lab")
+	v := "/vaults/" + vid
+	if a := c.post(v+"/policies", url.Values{"csrf": {tok}, "name": {"gold"}, "rpo_minutes": {"15"}, "retention_hours": {"24"}, "app_consistent_minutes": {"60"}}); a.Status != http.StatusSeeOther {
+		t.Fatalf("policy: %d\n%s", a.Status, a.Body)
+	}
+	e.protect(t, vid, "web01", "gold") // registers cs1 with web01 and db01
+
+	a := c.get(v + "/items")
+	mustContain(t, "enable form", a.Body, `<option value="db01">db01 (db01.example.net)</option>`)
+	mustNotContain(t, "enable form", a.Body, `<option value="web01">`) // already protected
+	a = c.post(v+"/items", url.Values{"csrf": {tok}, "machine": {"db01"}, "policy": {"gold"}, "process_server": {"ps1"}})
+	if a.Status != http.StatusSeeOther || a.Location != v+"/items?done=enabled&machine=db01" {
+		t.Fatalf("enable: %d %q\n%s", a.Status, a.Location, a.Body)
+	}
+	a = c.get(a.Location)
+	mustContain(t, "after enable", a.Body, "Replication of db01 is being enabled.", `href="`+v+`/items/db01">db01</a>`, "Enabling protection", "ps1")
+	// Enabling it twice: the API's conflict, shown on the form.
+	a = c.post(v+"/items", url.Values{"csrf": {tok}, "machine": {"db01"}, "policy": {"gold"}})
+	if a.Status != http.StatusConflict {
+		t.Fatalf("enable twice: %d\n%s", a.Status, a.Body)
+	}
+	mustContain(t, "enable twice", a.Body, `<p class="error" role="alert">`)
+
+	a = c.post(v+"/items/web01/disable", url.Values{"csrf": {tok}})
+	if a.Status != http.StatusSeeOther {
+		t.Fatalf("disable: %d\n%s", a.Status, a.Body)
+	}
+	a = c.get(a.Location)
+	mustContain(t, "after disable", a.Body, "Replication of web01 was disabled; its recovery points stay until retention removes them.")
+	mustNotContain(t, "after disable", a.Body, `href="`+v+`/items/web01"`)
+	if a := c.get(v + "/items/web01"); a.Status != http.StatusNotFound {
+		t.Errorf("page of a disabled item: %d", a.Status)
+	}
+}

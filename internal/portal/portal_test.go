@@ -24,7 +24,11 @@ type testEnv struct {
 	vaultID func(t *testing.T, name string) string
 	// storage returns a storage URL for a new vault.
 	storage func(t *testing.T, name string) string
-	// protect makes machine a replicated item of the vault with policy.
+	// register admits configuration server cs1 into the vault with a registration key's text;
+	// cs1 reports machine and db01 in its inventory.
+	register func(t *testing.T, vaultID, key, machine string)
+	// protect makes machine a replicated item of the vault with policy, in initial replication
+	// (42.5 %), registering cs1 first if needed.
 	protect func(t *testing.T, vaultID, machine, policy string)
 	// point commits a recovery point of machine into the vault's store (consistency app or crash).
 	point func(t *testing.T, vaultID, machine, consistency string, at time.Time) string

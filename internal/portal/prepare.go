@@ -105,6 +105,7 @@ func (p *Portal) showPrepare(w http.ResponseWriter, r *http.Request, s *session,
 			p.fail(w, r, s, err)
 			return
 		}
+		p.health(d.ConfigServers)
 	}
 	if d.Step == "policy" {
 		if err := p.get(r, s, vaultPath(id, "/policies"), &d.Policies); err != nil {

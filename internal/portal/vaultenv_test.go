@@ -105,6 +105,35 @@ func newEnv(t *testing.T) *testEnv {
 		return v.ID
 	}
 	css := map[string]string{} // vault ID → configuration server ID
+	report := func(t *testing.T, vid string, hb vault.Heartbeat) {
+		if _, err := svc.ConfigServerHeartbeat(vault.WithActor(ctx, vault.Actor{ConfigServer: css[vid], VaultID: vid}), hb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// register admits configuration server cs1 with key, as its install does, then sends its
+	// inventory (machine and db01) and a first heartbeat (process server ps1, healthy).
+	register := func(t *testing.T, vid, key, machine string) {
+		ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cs1"}}, ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := svc.Register(ctx, vault.RegisterRequest{RegistrationKey: key, Name: "cs1", Hostname: "cs1.example.net",
+			CSRPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), ClientTime: clk.Now()})
+		if err != nil {
+			t.Fatalf("register with the registration key: %v", err)
+		}
+		css[vid] = reg.ConfigServerID
+		// What the configuration server's mTLS endpoints would be called with.
+		csCtx := vault.WithActor(ctx, vault.Actor{ConfigServer: reg.ConfigServerID, VaultID: vid})
+		if err := svc.ConfigServerInventory(csCtx, vault.Inventory{Machines: []vault.Machine{
+			{Name: machine, Hostname: machine + ".example.net", OS: "linux", Source: "agent", Disks: []vault.MachineDisk{{Name: "sda", SizeBytes: 20 << 30}}},
+			{Name: "db01", Hostname: "db01.example.net", OS: "linux", Source: "agent"},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		report(t, vid, initialReport(clk.Now(), machine, -1))
+	}
 	return &testEnv{
 		url:         base,
 		tls:         &tls.Config{RootCAs: roots},
@@ -118,44 +147,18 @@ func newEnv(t *testing.T) *testEnv {
 		},
 		// protect registers a configuration server (once per vault) that reports machine in its
 		// inventory, associates policy with it, enables replication and reports initial replication.
+		register: register,
 		protect: func(t *testing.T, vid, machine, policy string) {
-			csID, ok := css[vid]
-			if !ok {
+			if _, ok := css[vid]; !ok {
 				var rk struct {
 					Key string `json:"key"`
 				}
 				apiDo(t, "POST", "/vaults/"+vid+"/registration-keys", nil, 201, &rk)
-				key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-				der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cs1"}}, key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				reg, err := svc.Register(ctx, vault.RegisterRequest{RegistrationKey: rk.Key, Name: "cs1", Hostname: "cs1.example.net",
-					CSRPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), ClientTime: clk.Now()})
-				if err != nil {
-					t.Fatal(err)
-				}
-				csID = reg.ConfigServerID
-				css[vid] = csID
-			}
-			// What the configuration server's mTLS endpoints would be called with.
-			csCtx := vault.WithActor(ctx, vault.Actor{ConfigServer: csID, VaultID: vid})
-			if err := svc.ConfigServerInventory(csCtx, vault.Inventory{Machines: []vault.Machine{
-				{Name: machine, Hostname: machine + ".example.net", OS: "linux", Source: "agent", Disks: []vault.MachineDisk{{Name: "sda", SizeBytes: 20 << 30}}},
-				{Name: "db01", Hostname: "db01.example.net", OS: "linux", Source: "agent"},
-			}}); err != nil {
-				t.Fatal(err)
+				register(t, vid, rk.Key, machine)
 			}
 			apiDo(t, "POST", "/vaults/"+vid+"/policies/"+policy+"/associations", associateRequest{ConfigServer: "cs1"}, 200, nil)
 			apiDo(t, "POST", "/vaults/"+vid+"/protected-items", enableRequest{Machine: machine, Policy: policy}, 201, nil)
-			now := clk.Now()
-			if _, err := svc.ConfigServerHeartbeat(csCtx, vault.Heartbeat{Time: now,
-				ProcessServers: []vault.PSHealth{{Name: "ps1", Address: "10.0.0.5:9443", LastSeen: now, CPUPercent: 12.5, MemoryPercent: 40, CacheFreePercent: 71, UploadBacklogBytes: 100 << 20, UploadDrainSeconds: 120}},
-				Agents:         []vault.AgentStatus{{Machine: machine, ProcessServer: "ps1", LastSeen: now, Version: "0.1.0"}},
-				Items:          []vault.ItemReport{{Machine: machine, State: "initial-replication", InitialPercent: 42.5}},
-			}); err != nil {
-				t.Fatal(err)
-			}
+			report(t, vid, initialReport(clk.Now(), machine, 42.5))
 		},
 		point: func(t *testing.T, vid, machine string, consistency string, at time.Time) string {
 			css := css[vid]
@@ -188,12 +191,8 @@ func newEnv(t *testing.T) *testEnv {
 			}
 			return pt.ID
 		},
-		report: func(t *testing.T, vid string, hb vault.Heartbeat) {
-			if _, err := svc.ConfigServerHeartbeat(vault.WithActor(ctx, vault.Actor{ConfigServer: css[vid], VaultID: vid}), hb); err != nil {
-				t.Fatal(err)
-			}
-		},
-		clock: clk,
+		report: report,
+		clock:  clk,
 		checkKey: func(t *testing.T, vid, text string) {
 			k, err := regkey.Parse(strings.TrimSpace(text))
 			if err != nil {
@@ -207,6 +206,19 @@ func newEnv(t *testing.T) *testEnv {
 			}
 		},
 	}
+}
+
+// initialReport is a heartbeat with a healthy process server ps1, machine's agent, and machine in
+// initial replication at pct (no item when pct < 0).
+func initialReport(now time.Time, machine string, pct float64) vault.Heartbeat {
+	hb := vault.Heartbeat{Time: now,
+		ProcessServers: []vault.PSHealth{{Name: "ps1", Address: "10.0.0.5:9443", LastSeen: now, CPUPercent: 12.5, MemoryPercent: 40, CacheFreePercent: 71, UploadBacklogBytes: 100 << 20, UploadDrainSeconds: 120}},
+		Agents:         []vault.AgentStatus{{Machine: machine, ProcessServer: "ps1", LastSeen: now, Version: "0.1.0"}},
+	}
+	if pct >= 0 {
+		hb.Items = []vault.ItemReport{{Machine: machine, State: "initial-replication", InitialPercent: pct}}
+	}
+	return hb
 }
 
 func reflectEqual(a, b []string) bool {
