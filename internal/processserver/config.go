@@ -1,0 +1,125 @@
+package processserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the process server's configuration file (YAML).
+type Config struct {
+	Name         string      `yaml:"name"`          // this process server's name (default: its certificate's)
+	Listen       string      `yaml:"listen"`        // data path; default ":9443"
+	HealthListen string      `yaml:"health_listen"` // control path (/health, /metrics); empty: none
+	TLS          TLSConfig   `yaml:"tls"`
+	Cache        CacheConfig `yaml:"cache"`
+	Store        StoreConfig `yaml:"store"`
+	// UploadWorkers bounds how many points upload at once (across machines); default 8.
+	UploadWorkers int `yaml:"upload_workers"`
+}
+
+// TLSConfig names the server's certificate files (from `osr pki issue --role process-server`).
+type TLSConfig struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// CacheConfig places and bounds the disk cache.
+type CacheConfig struct {
+	Dir string `yaml:"dir"`
+	// MaxBytes caps what the cache may hold (0: the file system's size); free space is measured
+	// against the smaller of the two.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// SyncBytes: an open point's file is fsynced whenever this much was appended since the last
+	// fsync (default 64 MiB), so dirty memory stays bounded.
+	SyncBytes int64 `yaml:"sync_bytes"`
+	// BacklogBytes: reading stops while more than this is waiting for upload (default: no limit
+	// beyond free space).
+	BacklogBytes int64 `yaml:"backlog_bytes"`
+}
+
+// StoreConfig locates the replica store, as `osr store` does.
+type StoreConfig struct {
+	Repo         string `yaml:"repo"`
+	PasswordFile string `yaml:"password_file"`
+	UploadLimit  int64  `yaml:"upload_limit"` // bytes per second, 0: none
+}
+
+// Defaults.
+const (
+	DefaultListen        = ":9443"
+	DefaultUploadWorkers = 8
+	DefaultSyncBytes     = 64 << 20
+	// MaxFrameBytes is the largest frame payload accepted from agents.
+	MaxFrameBytes = 8 << 20
+	// HandshakeTimeout bounds TLS and wire handshakes and the Hello.
+	HandshakeTimeout = 30 * time.Second
+)
+
+// LoadConfig reads and checks a configuration file. Relative paths are taken from the file's
+// directory.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	base := filepath.Dir(path)
+	for _, p := range []*string{&c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.Cache.Dir, &c.Store.PasswordFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	if err := c.Check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Check fills defaults and validates.
+func (c *Config) Check() error {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if err := checkListen("listen", c.Listen); err != nil {
+		return err
+	}
+	if c.HealthListen != "" {
+		if _, _, err := net.SplitHostPort(c.HealthListen); err != nil {
+			return fmt.Errorf("health_listen: %w", err)
+		}
+	}
+	if c.UploadWorkers <= 0 {
+		c.UploadWorkers = DefaultUploadWorkers
+	}
+	if c.Cache.SyncBytes <= 0 {
+		c.Cache.SyncBytes = DefaultSyncBytes
+	}
+	if c.Cache.Dir == "" {
+		return errors.New("cache.dir is required")
+	}
+	if c.Cache.MaxBytes < 0 || c.Cache.BacklogBytes < 0 {
+		return errors.New("cache sizes must not be negative")
+	}
+	return nil
+}
+
+func checkListen(field, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	if port == "443" {
+		return fmt.Errorf("%s %s: port 443 is not for the data path (use 9443)", field, addr)
+	}
+	return nil
+}

@@ -1,0 +1,408 @@
+package processserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/opensiterecovery/osr/internal/pki"
+	"github.com/opensiterecovery/osr/internal/store"
+	"github.com/opensiterecovery/osr/internal/wire"
+)
+
+// session is one agent connection.
+type session struct {
+	s    *Server
+	conn net.Conn
+	wc   *wire.Conn
+	m    *machine
+	log  *slog.Logger
+
+	out      chan wire.Message
+	closing  chan struct{}
+	finished chan struct{}
+	once     sync.Once
+
+	open      *qpoint
+	pc        pointCheck
+	sinceSync int64
+}
+
+// sessionError is sent to the agent as an Error frame before the connection closes.
+type sessionError struct {
+	code string
+	err  error
+}
+
+func (e *sessionError) Error() string { return e.err.Error() }
+func (e *sessionError) Unwrap() error { return e.err }
+
+func protoErr(format string, args ...any) error {
+	return &sessionError{wire.ErrCodeProtocol, fmt.Errorf(format, args...)}
+}
+
+// handle runs one connection to its end.
+func (s *Server) handle(ctx context.Context, nc net.Conn) {
+	defer nc.Close()
+	log := s.log.With("remote", nc.RemoteAddr().String())
+	nc.SetDeadline(s.clock.Now().Add(HandshakeTimeout))
+	tc := tls.Server(nc, s.tlsConf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		log.Warn("refused connection", "err", err)
+		s.met.refused.WithLabelValues("tls").Inc()
+		return
+	}
+	_, name, err := pki.PeerHolder(tc.ConnectionState())
+	if err != nil {
+		log.Warn("refused connection", "err", err)
+		s.met.refused.WithLabelValues("tls").Inc()
+		return
+	}
+	log = log.With("agent", name)
+	wc := wire.NewConn(tc, wire.Options{MaxPayload: MaxFrameBytes})
+	if _, err := wc.Handshake(); err != nil {
+		log.Warn("refused connection", "err", err)
+		s.met.refused.WithLabelValues("handshake").Inc()
+		return
+	}
+	f, err := wc.ReadFrame()
+	if err != nil {
+		log.Warn("refused connection", "err", err)
+		return
+	}
+	var hello wire.Hello
+	if f.Type != wire.TypeHello {
+		err = fmt.Errorf("first frame is %s, not Hello", f.Type)
+	} else if err = hello.Decode(f.Payload); err == nil && hello.Machine != name {
+		err = &sessionError{wire.ErrCodeAuth, fmt.Errorf("hello names machine %s but the certificate is for %s", hello.Machine, name)}
+	}
+	if err != nil {
+		log.Warn("refused connection", "err", err)
+		s.met.refused.WithLabelValues("hello").Inc()
+		code := wire.ErrCodeProtocol
+		var se *sessionError
+		if errors.As(err, &se) {
+			code = se.code
+		}
+		wc.Send(wire.Error{Code: code, Message: err.Error()})
+		return
+	}
+	m, err := s.machine(ctx, name)
+	if err != nil {
+		log.Error("load machine", "err", err)
+		wc.Send(wire.Error{Code: wire.ErrCodeInternal, Message: err.Error()})
+		return
+	}
+	nc.SetDeadline(time.Time{})
+	ss := &session{s: s, conn: nc, wc: wc, m: m, log: log, out: make(chan wire.Message, 256),
+		closing: make(chan struct{}), finished: make(chan struct{})}
+	defer close(ss.finished)
+	ss.run(ctx, hello)
+}
+
+// attach makes ss the machine's session, ending an older one, and welcomes the agent.
+func (ss *session) attach(hello wire.Hello) {
+	m := ss.m
+	m.mu.Lock()
+	old := m.sess
+	m.sess = ss
+	m.mu.Unlock()
+	if old != nil {
+		ss.log.Info("a newer connection replaces the older one")
+		old.close()
+		<-old.finished
+	}
+	m.mu.Lock()
+	// Points that were arriving on older connections will never complete.
+	var stale []*qpoint
+	for _, q := range m.queue {
+		if !q.durable.Load() {
+			stale = append(stale, q)
+		}
+	}
+	m.mu.Unlock()
+	for _, q := range stale {
+		m.drop(q, errors.New("connection replaced before the point ended"))
+	}
+	m.mu.Lock()
+	w := wire.Welcome{CommittedSeq: m.newest, CommittedPoint: m.committed[m.newest], Durable: m.durableSeq(), Server: ss.s.name}
+	var missed []uint64
+	for seq := range m.committed {
+		if seq > hello.CommittedSeq {
+			missed = append(missed, seq)
+		}
+	}
+	ids := make(map[uint64]string, len(missed))
+	for _, seq := range missed {
+		ids[seq] = m.committed[seq]
+	}
+	m.mu.Unlock()
+	sort.Slice(missed, func(i, j int) bool { return missed[i] < missed[j] })
+	ss.post(w)
+	for _, seq := range missed {
+		ss.post(wire.Committed{Seq: seq, Point: ids[seq], Time: ss.s.clock.Now().UTC()})
+	}
+	ss.log.Info("agent connected", "committed", w.CommittedSeq, "durable", w.Durable, "agent_committed", hello.CommittedSeq)
+}
+
+// post queues a message for the writer; a session that cannot keep up is closed.
+func (ss *session) post(msg wire.Message) {
+	select {
+	case ss.out <- msg:
+	case <-ss.closing:
+	default:
+		ss.log.Warn("agent does not read its messages: closing")
+		ss.close()
+	}
+}
+
+func (ss *session) close() {
+	ss.once.Do(func() {
+		close(ss.closing)
+		ss.conn.Close()
+	})
+}
+
+func (ss *session) writer() {
+	for {
+		select {
+		case msg := <-ss.out:
+			if err := ss.wc.Send(msg); err != nil {
+				ss.close()
+				return
+			}
+		case <-ss.closing:
+			return
+		}
+	}
+}
+
+func (ss *session) run(ctx context.Context, hello wire.Hello) {
+	ss.s.met.connected.Inc()
+	defer ss.s.met.connected.Dec()
+	go ss.writer()
+	stop := context.AfterFunc(ctx, ss.close)
+	defer stop()
+	ss.attach(hello)
+	err := ss.loop(ctx)
+	if ss.open != nil {
+		ss.m.drop(ss.open, fmt.Errorf("connection ended before EndPoint: %v", err))
+		ss.open.sp.Close()
+		ss.open = nil
+	}
+	var se *sessionError
+	if errors.As(err, &se) {
+		ss.log.Warn("closing connection", "err", err)
+		ss.wc.Send(wire.Error{Code: se.code, Message: se.Error()})
+	} else if err != nil && !isClosed(err) {
+		ss.log.Warn("connection failed", "err", err)
+	} else {
+		ss.log.Info("agent disconnected")
+	}
+	ss.m.mu.Lock()
+	if ss.m.sess == ss {
+		ss.m.sess = nil
+	}
+	ss.m.mu.Unlock()
+	ss.close()
+}
+
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) || err.Error() == "EOF"
+}
+
+func (ss *session) loop(ctx context.Context) error {
+	for {
+		if err := ss.s.gate.pass(ctx, ss); err != nil {
+			return err
+		}
+		f, err := ss.wc.ReadFrame()
+		if err != nil {
+			if errors.Is(err, wire.ErrChecksum) {
+				ss.s.met.refused.WithLabelValues("checksum").Inc()
+				ss.log.Error("refused frame", "err", err)
+			}
+			return err
+		}
+		if err := ss.frame(ctx, f); err != nil {
+			return err
+		}
+	}
+}
+
+func (ss *session) frame(ctx context.Context, f wire.Frame) error {
+	switch f.Type {
+	case wire.TypeBeginPoint:
+		return ss.begin(f)
+	case wire.TypeBlocks, wire.TypeZero, wire.TypeEndPoint:
+		if ss.open == nil {
+			return protoErr("%s frame outside a point", f.Type)
+		}
+		if err := ss.pc.add(f); err != nil {
+			if errors.Is(err, wire.ErrFingerprint) {
+				ss.s.met.refused.WithLabelValues("fingerprint").Inc()
+				return &sessionError{wire.ErrCodeChecksum, err}
+			}
+			return &sessionError{wire.ErrCodeProtocol, err}
+		}
+		if err := ss.appendFrame(f); err != nil {
+			return err
+		}
+		if f.Type == wire.TypeEndPoint {
+			return ss.end()
+		}
+		return nil
+	case wire.TypeFingerprintsRequest:
+		var req wire.FingerprintsRequest
+		if err := req.Decode(f.Payload); err != nil {
+			return &sessionError{wire.ErrCodeProtocol, err}
+		}
+		return ss.fingerprints(ctx, req)
+	case wire.TypePing:
+		var p wire.Ping
+		if err := p.Decode(f.Payload); err != nil {
+			return &sessionError{wire.ErrCodeProtocol, err}
+		}
+		ss.post(wire.Pong(p))
+		return nil
+	case wire.TypePong:
+		return nil
+	case wire.TypeError:
+		var e wire.Error
+		if err := e.Decode(f.Payload); err != nil {
+			return &sessionError{wire.ErrCodeProtocol, err}
+		}
+		return &e
+	}
+	return protoErr("unexpected %s frame", f.Type)
+}
+
+func (ss *session) begin(f wire.Frame) error {
+	if ss.open != nil {
+		return protoErr("BeginPoint while point %d is open", ss.open.seq)
+	}
+	ss.pc = pointCheck{}
+	if err := ss.pc.add(f); err != nil {
+		return &sessionError{wire.ErrCodeProtocol, err}
+	}
+	bp := ss.pc.begin
+	m := ss.m
+	m.mu.Lock()
+	durable := m.durableSeq()
+	baseOK := bp.Base == 0 || m.known(bp.Base)
+	m.mu.Unlock()
+	if bp.Seq <= durable {
+		return &sessionError{wire.ErrCodeSequence, fmt.Errorf("point seq %d is not above the newest durable seq %d", bp.Seq, durable)}
+	}
+	if !baseOK {
+		return &sessionError{wire.ErrCodeSequence, fmt.Errorf("base seq %d of point %d is neither committed nor durable here", bp.Base, bp.Seq)}
+	}
+	dir := ss.s.cache.machineDir(m.name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return &sessionError{wire.ErrCodeInternal, err}
+	}
+	q := newQpoint(dir, bp.Seq, bp.Base, nil)
+	sp, err := createSpool(q.partPath())
+	if err != nil {
+		return &sessionError{wire.ErrCodeInternal, fmt.Errorf("cache: %w", err)}
+	}
+	q.sp = sp
+	ss.open, ss.sinceSync = q, 0
+	if err := ss.appendFrame(f); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.enqueue(q)
+	m.mu.Unlock()
+	ss.log.Debug("point begins", "seq", bp.Seq, "base", bp.Base, "kind", bp.Kind)
+	return nil
+}
+
+func (ss *session) appendFrame(f wire.Frame) error {
+	q := ss.open
+	unsynced, err := q.sp.Append(f.Raw)
+	if err != nil {
+		return &sessionError{wire.ErrCodeInternal, err}
+	}
+	n := int64(len(f.Raw))
+	q.size.Add(n)
+	ss.s.cache.used.Add(n)
+	ss.m.bytesIn.Add(n)
+	ss.s.met.received.Add(float64(n))
+	if unsynced >= ss.s.cfg.Cache.SyncBytes {
+		if err := q.sp.Sync(); err != nil {
+			return &sessionError{wire.ErrCodeInternal, err}
+		}
+	}
+	return nil
+}
+
+// end makes the open point durable and says so.
+func (ss *session) end() error {
+	q := ss.open
+	if err := q.sp.Finish(); err != nil {
+		return &sessionError{wire.ErrCodeInternal, err}
+	}
+	if err := os.Rename(q.partPath(), q.pointPath()); err != nil {
+		return &sessionError{wire.ErrCodeInternal, err}
+	}
+	if err := syncDir(q.dir); err != nil {
+		return &sessionError{wire.ErrCodeInternal, err}
+	}
+	q.durable.Store(true)
+	q.markReady()
+	q.sp.Close()
+	ss.open = nil
+	ss.m.mu.Lock()
+	ss.m.changed.Broadcast()
+	ss.m.mu.Unlock()
+	ss.post(wire.Durable{Seq: q.seq})
+	ss.log.Info("point durable", "seq", q.seq, "bytes", q.size.Load())
+	return nil
+}
+
+// fingerprints answers from the newest committed point, once every cached point is committed.
+func (ss *session) fingerprints(ctx context.Context, req wire.FingerprintsRequest) error {
+	if ss.open != nil {
+		return protoErr("Fingerprints? while point %d is open", ss.open.seq)
+	}
+	if err := ss.m.waitDrained(ctx); err != nil {
+		return err
+	}
+	ss.m.mu.Lock()
+	id := ss.m.committed[ss.m.newest]
+	ss.m.mu.Unlock()
+	out := make([][store.FingerprintSize]byte, req.Count)
+	zero := store.ZeroFingerprint()
+	for i := range out {
+		out[i] = zero
+	}
+	if id != "" {
+		pt, err := ss.s.repo.LoadPoint(ctx, id)
+		if err != nil {
+			return &sessionError{wire.ErrCodeInternal, err}
+		}
+		if _, ok := pt.Disk(req.Disk); ok {
+			dr, err := ss.s.repo.OpenDisk(pt, req.Disk)
+			if err != nil {
+				return &sessionError{wire.ErrCodeInternal, err}
+			}
+			if err := dr.Fingerprints(ctx, int64(req.First), out); err != nil {
+				return &sessionError{wire.ErrCodeProtocol, err}
+			}
+		}
+	}
+	b := make([]byte, 0, len(out)*store.FingerprintSize)
+	for _, fp := range out {
+		b = append(b, fp[:]...)
+	}
+	ss.post(wire.Fingerprints{Disk: req.Disk, First: req.First, Point: id, Fingerprints: b})
+	return nil
+}

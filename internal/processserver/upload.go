@@ -1,0 +1,111 @@
+package processserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/opensiterecovery/osr/internal/store"
+	"github.com/opensiterecovery/osr/internal/wire"
+)
+
+// errBadPoint marks a point the store cannot take as described (for example, a base that was
+// never committed): it is dropped, not retried.
+var errBadPoint = errors.New("point cannot be committed")
+
+// uploadPoint writes a cached point into the store while it may still be arriving, and commits it
+// once its EndPoint is durable. On any error the writer is aborted; nothing is visible.
+func (s *Server) uploadPoint(ctx context.Context, m *machine, q *qpoint) (*store.Point, error) {
+	r, err := q.open()
+	if err != nil {
+		if q.dropped.Load() {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", errCorruptCache, err)
+	}
+	defer r.Close()
+	var pc pointCheck
+	f, err := r.next()
+	if err != nil {
+		return nil, err
+	}
+	if err := pc.add(f); err != nil {
+		return nil, fmt.Errorf("%w: %w", errCorruptCache, err)
+	}
+	bp := pc.begin
+	var parent *store.Point
+	if bp.Base != 0 {
+		m.mu.Lock()
+		id, ok := m.committed[bp.Base]
+		m.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("%w: base seq %d of seq %d is not committed", errBadPoint, bp.Base, bp.Seq)
+		}
+		if parent, err = s.repo.LoadPoint(ctx, id); err != nil {
+			return nil, fmt.Errorf("load parent point %s: %w", id, err)
+		}
+	}
+	specs := make([]store.DiskSpec, len(bp.Disks))
+	for i, d := range bp.Disks {
+		specs[i] = store.DiskSpec{Name: d.Name, Size: d.Size}
+	}
+	w, err := s.repo.NewWriter(ctx, m.name, parent, specs)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Abort() // after Commit it does nothing
+	for !pc.ended {
+		f, err := r.next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("%w of seq %d: no EndPoint", errCorruptCache, q.seq)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := pc.add(f); err != nil {
+			return nil, fmt.Errorf("%w of seq %d: %w", errCorruptCache, q.seq, err)
+		}
+		switch f.Type {
+		case wire.TypeBlocks:
+			dw := w.Disk(pc.bl.Disk)
+			off := int64(pc.bl.First) * wire.BlockSize
+			data := pc.bl.Data[:min(int64(len(pc.bl.Data)), dw.Size()-off)]
+			if _, err := dw.WriteAt(data, off); err != nil {
+				return nil, fmt.Errorf("disk %s: %w", pc.bl.Disk, err)
+			}
+			m.bytesUp.Add(int64(len(data)))
+			s.met.uploaded.Add(float64(len(data)))
+		case wire.TypeZero:
+			dw := w.Disk(pc.z.Disk)
+			off := int64(pc.z.First) * wire.BlockSize
+			n := min(int64(pc.z.Count)*wire.BlockSize, dw.Size()-off)
+			if err := dw.ZeroRange(off, n); err != nil {
+				return nil, fmt.Errorf("disk %s: %w", pc.z.Disk, err)
+			}
+		}
+	}
+	// Commit only once the point is durable in the cache.
+	select {
+	case <-q.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if !q.durable.Load() {
+		return nil, fmt.Errorf("point %d was dropped before it was durable", q.seq)
+	}
+	meta := store.CommitMeta{Time: bp.Time, Labels: map[string]string{SeqLabel: strconv.FormatUint(bp.Seq, 10)}}
+	switch bp.Kind {
+	case wire.KindPartial:
+		meta.Partial, meta.Consistency = true, store.NoConsistency
+		for d, n := range pc.end.Initial {
+			meta.Labels[InitialLabelPrefix+d] = strconv.FormatInt(n, 10)
+		}
+	case wire.KindApp:
+		meta.Consistency = store.AppConsistent
+	default:
+		meta.Consistency = store.CrashConsistent
+	}
+	return w.Commit(ctx, meta)
+}
