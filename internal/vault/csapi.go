@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/opensiterecovery/osr/internal/vault/db"
 )
 
 // HeartbeatResponse answers a heartbeat.
@@ -179,8 +181,12 @@ func (s *Service) ConfigServerInventory(ctx context.Context, inv Inventory) erro
 			}
 			m.ConfigServer, m.Protected = "", false
 			detail, _ := json.Marshal(m)
-			if _, err := tx.Exec(ctx, `INSERT INTO machines (vault_id, name, config_server_id, hostname, os, source, detail, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				a.VaultID, m.Name, a.ConfigServer, m.Hostname, m.OS, m.Source, string(detail), now); err != nil {
+			_, err = tx.Exec(ctx, `INSERT INTO machines (vault_id, name, config_server_id, hostname, os, source, detail, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				a.VaultID, m.Name, a.ConfigServer, m.Hostname, m.OS, m.Source, string(detail), now)
+			if db.IsUniqueViolation(err) {
+				return conflict("machine %s is already in the inventory of another configuration server", m.Name)
+			}
+			if err != nil {
 				return err
 			}
 		}

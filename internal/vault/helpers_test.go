@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 var cheapKDF = crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	svc    *Service
 	clk    *clock.Fake
 	base   string // https://127.0.0.1:PORT/api/v1
@@ -65,7 +65,7 @@ func engines(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-func newEnv(t *testing.T, eng db.Engine) *env {
+func newEnv(t testing.TB, eng db.Engine) *env {
 	t.Helper()
 	dir := t.TempDir()
 	dsn := filepath.Join(dir, "vault.db")
@@ -172,7 +172,7 @@ func (e *env) decodeInto(b []byte, v any) {
 	}
 }
 
-func errorOf(t *testing.T, b []byte) string {
+func errorOf(t testing.TB, b []byte) string {
 	t.Helper()
 	var eb errorBody
 	if err := json.Unmarshal(b, &eb); err != nil {
@@ -206,7 +206,7 @@ type csIdentity struct {
 	client *http.Client
 }
 
-func newCSR(t *testing.T) (*ecdsa.PrivateKey, string) {
+func newCSR(t testing.TB) (*ecdsa.PrivateKey, string) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cs"}}, k)
 	if err != nil {

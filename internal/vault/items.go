@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/store"
+	"github.com/opensiterecovery/osr/internal/vault/db"
 )
 
 // Protected item states (docs/control-plane.md). Failed over, committed and migration completed
@@ -100,6 +101,9 @@ func (s *Service) EnableReplication(ctx context.Context, vault string, req Enabl
 	}
 	now := s.clock.Now().UTC()
 	err = s.db.InTx(ctx, func(tx *dbTx) error {
+		if err := bumpDesired(ctx, tx, v.ID); err != nil { // first: it locks the vault row
+			return err
+		}
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM protected_items WHERE vault_id = ? AND machine = ?`, v.ID, req.Machine).Scan(&n); err != nil {
 			return err
@@ -107,14 +111,15 @@ func (s *Service) EnableReplication(ctx context.Context, vault string, req Enabl
 		if n > 0 {
 			return conflict("machine %s is already protected", req.Machine)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO protected_items (vault_id, machine, policy_id, process_server, config_server_id, state, initial_percent, last_point_time, last_point_id, error, created, updated) VALUES (?, ?, ?, ?, ?, ?, 0, 0, '', '', ?, ?)`,
-			v.ID, req.Machine, p.ID, req.ProcessServer, csID, StateEnabling, ns(now), ns(now)); err != nil {
+		_, err := tx.Exec(ctx, `INSERT INTO protected_items (vault_id, machine, policy_id, process_server, config_server_id, state, initial_percent, last_point_time, last_point_id, error, created, updated) VALUES (?, ?, ?, ?, ?, ?, 0, 0, '', '', ?, ?)`,
+			v.ID, req.Machine, p.ID, req.ProcessServer, csID, StateEnabling, ns(now), ns(now))
+		if db.IsUniqueViolation(err) {
+			return conflict("machine %s is already protected", req.Machine)
+		}
+		if err != nil {
 			return err
 		}
 		if _, err := s.startJob(ctx, tx, v.ID, "enable-replication", req.Machine); err != nil {
-			return err
-		}
-		if err := bumpDesired(ctx, tx, v.ID); err != nil {
 			return err
 		}
 		if err := s.event(ctx, tx, v.ID, "info", "replication-enabled", req.Machine, "replication of "+req.Machine+" enabled with policy "+p.Name); err != nil {
@@ -136,6 +141,9 @@ func (s *Service) DisableReplication(ctx context.Context, vault, machine string)
 		return err
 	}
 	return s.db.InTx(ctx, func(tx *dbTx) error {
+		if err := bumpDesired(ctx, tx, v.ID); err != nil { // first: it locks the vault row
+			return err
+		}
 		res, err := tx.Exec(ctx, `DELETE FROM protected_items WHERE vault_id = ? AND machine = ?`, v.ID, machine)
 		if err != nil {
 			return err
@@ -154,9 +162,6 @@ func (s *Service) DisableReplication(ctx context.Context, vault, machine string)
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE alerts SET cleared = ? WHERE vault_id = ? AND subject = ? AND cleared = 0`, ns(s.clock.Now()), v.ID, "item/"+machine); err != nil {
-			return err
-		}
-		if err := bumpDesired(ctx, tx, v.ID); err != nil {
 			return err
 		}
 		if err := s.event(ctx, tx, v.ID, "info", "replication-disabled", machine, "replication of "+machine+" disabled"); err != nil {

@@ -11,7 +11,7 @@ import (
 
 // protectedSetup: vault lab, cs1 with ps1 and machine web01 in its inventory, policy gold
 // associated.
-func protectedSetup(t *testing.T, e *env) *csIdentity {
+func protectedSetup(t testing.TB, e *env) *csIdentity {
 	own := e.tokens[RoleOwner]
 	e.createVault("lab")
 	cs := e.register("lab", "cs1")

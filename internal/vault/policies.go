@@ -226,6 +226,9 @@ func (s *Service) DeletePolicy(ctx context.Context, vault, name string) error {
 		return conflict("policy %s is a failback twin: delete %s instead", p.Name, strings.TrimSuffix(p.Name, "-failback"))
 	}
 	return s.db.InTx(ctx, func(tx *dbTx) error {
+		if err := bumpDesired(ctx, tx, v.ID); err != nil { // locks the vault row against enables
+			return err
+		}
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM protected_items WHERE policy_id IN (SELECT id FROM policies WHERE id = ? OR failback_of = ?)`, p.ID, p.ID).Scan(&n); err != nil {
 			return err
@@ -276,7 +279,11 @@ func (s *Service) AssociatePolicy(ctx context.Context, vault, name string, req A
 		if n > 0 {
 			return conflict("policy %s is already associated with configuration server %s", p.Name, cs.Name)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO policy_associations (policy_id, config_server_id, created) SELECT id, ?, ? FROM policies WHERE id = ? OR failback_of = ?`, cs.ID, ns(s.clock.Now()), p.ID, p.ID); err != nil {
+		_, err := tx.Exec(ctx, `INSERT INTO policy_associations (policy_id, config_server_id, created) SELECT id, ?, ? FROM policies WHERE id = ? OR failback_of = ?`, cs.ID, ns(s.clock.Now()), p.ID, p.ID)
+		if db.IsUniqueViolation(err) {
+			return conflict("policy %s is already associated with configuration server %s", p.Name, cs.Name)
+		}
+		if err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, "policy.associate", v.Name+"/"+p.Name, "configuration server "+cs.Name)

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"crypto/tls"
+	"fmt"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -162,4 +163,32 @@ func mustDoWith(e *env, c *http.Client, method, path string, body any, want int)
 		e.t.Fatalf("%s %s: %d, want %d: %s", method, path, st, want, b)
 	}
 	return b
+}
+
+// TestRegistrationKeyRace: the same key sent twice at once admits exactly one configuration server.
+func TestRegistrationKeyRace(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		e.createVault("lab")
+		for round := range 5 {
+			key := e.regKey("lab")
+			statuses := make(chan int, 2)
+			for i := range 2 {
+				_, csr := newCSR(t)
+				req := RegisterRequest{RegistrationKey: key, Name: fmt.Sprintf("cs-%d-%d", round, i), CSRPEM: csr}
+				go func() {
+					st, _ := e.do("POST", "/registrations", "", req)
+					statuses <- st
+				}()
+			}
+			a, b := <-statuses, <-statuses
+			if a+b != 201+409 {
+				t.Fatalf("round %d: statuses %d and %d, want one 201 and one 409", round, a, b)
+			}
+		}
+		var css []ConfigServer
+		e.decodeInto(e.mustDo("GET", "/vaults/lab/config-servers", e.tokens[RoleOwner], nil, 200), &css)
+		if len(css) != 5 {
+			t.Fatalf("%d configuration servers registered with 5 keys", len(css))
+		}
+	})
 }

@@ -197,6 +197,9 @@ func (s *Service) DeleteVault(ctx context.Context, name string) error {
 		return err
 	}
 	err = s.db.InTx(ctx, func(tx *dbTx) error {
+		if err := bumpDesired(ctx, tx, v.ID); err != nil { // locks the vault row against enables
+			return err
+		}
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM protected_items WHERE vault_id = ?`, v.ID).Scan(&n); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"sort"
 	"strconv"
@@ -140,17 +141,21 @@ func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return t.QueryRowContext(ctx, t.d.Rebind(q), args...)
 }
 
-// InTx runs fn in a transaction, committing when fn returns nil and rolling back otherwise. On
-// PostgreSQL the transaction is SERIALIZABLE and retried (up to 5 times) on serialisation failures,
-// so fn must be safe to run again.
+// InTx runs fn in a transaction, committing when fn returns nil and rolling back otherwise.
+//
+// SQLite runs one write transaction at a time (taken at BEGIN). PostgreSQL runs them at READ
+// COMMITTED: callers make check-then-write sequences safe by locking a parent row first (an UPDATE
+// of it) and by unique constraints; deadlocks and serialisation failures are retried (up to 10
+// times, with a short random pause), so fn must be safe to run again.
 func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
-	opts := &sql.TxOptions{}
-	if d.Engine == Postgres {
-		opts.Isolation = sql.LevelSerializable
-	}
 	for attempt := 0; ; attempt++ {
-		err := d.tryTx(ctx, opts, fn)
-		if err != nil && d.Engine == Postgres && attempt < 5 && isSerializationFailure(err) {
+		err := d.tryTx(ctx, &sql.TxOptions{}, fn)
+		if err != nil && d.Engine == Postgres && attempt < 10 && isSerializationFailure(err) {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(1+rand.IntN(10<<attempt)) * time.Millisecond):
+			}
 			continue
 		}
 		return err
