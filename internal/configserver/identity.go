@@ -1,9 +1,12 @@
 package configserver
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -84,4 +87,27 @@ func (p PSIdentity) Write(final string) (string, error) {
 		return "", fmt.Errorf("write process server identity: %w", err)
 	}
 	return filepath.Join(final, LinkFile), nil
+}
+
+// ParseLink decodes a link file strictly (unknown fields are errors) and checks it.
+func ParseLink(b []byte) (*Link, error) {
+	var l Link
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&l); err != nil {
+		return nil, err
+	}
+	if _, _, err := net.SplitHostPort(l.Address); err != nil {
+		return nil, fmt.Errorf("address %q is not host:port", l.Address)
+	}
+	if l.Role != enroll.RoleAgent && l.Role != enroll.RoleProcessServer {
+		return nil, fmt.Errorf("role %q is not agent or process-server", l.Role)
+	}
+	if err := enroll.ValidName(l.Name); err != nil {
+		return nil, err
+	}
+	if l.CA == "" || l.Cert == "" || l.Key == "" {
+		return nil, errors.New("ca, cert and key are required")
+	}
+	return &l, nil
 }

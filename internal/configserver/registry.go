@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/clock"
+	"github.com/opensiterecovery/osr/internal/configserver/enroll"
 	"github.com/opensiterecovery/osr/internal/configserver/privfile"
 	"github.com/opensiterecovery/osr/internal/configserver/vaultlink"
 )
@@ -68,14 +69,38 @@ func OpenRegistry(path string, c clock.Clock) (*Registry, error) {
 	case err != nil:
 		return nil, fmt.Errorf("read state: %w", err)
 	default:
-		if err := strictJSON(b, &r.st); err != nil {
+		st, err := decodeState(b)
+		if err != nil {
 			return nil, fmt.Errorf("read state: %s: %w", path, err)
 		}
-		if r.st.Version != 1 {
-			return nil, fmt.Errorf("read state: %s: version %d, this osr reads version 1", path, r.st.Version)
-		}
+		r.st = *st
 	}
 	return r, nil
+}
+
+// decodeState parses and checks state.json.
+func decodeState(b []byte) (*state, error) {
+	var st state
+	if err := strictJSON(b, &st); err != nil {
+		return nil, err
+	}
+	if st.Version != 1 {
+		return nil, fmt.Errorf("version %d, this osr reads version 1", st.Version)
+	}
+	seen := map[string]bool{}
+	for _, p := range st.ProcessServers {
+		if enroll.ValidName(p.Name) != nil || seen["ps/"+p.Name] {
+			return nil, fmt.Errorf("process server %q is invalid or listed twice", p.Name)
+		}
+		seen["ps/"+p.Name] = true
+	}
+	for _, a := range st.Agents {
+		if enroll.ValidName(a.Machine) != nil || seen["agent/"+a.Machine] {
+			return nil, fmt.Errorf("machine %q is invalid or listed twice", a.Machine)
+		}
+		seen["agent/"+a.Machine] = true
+	}
+	return &st, nil
 }
 
 // update applies fn to a copy of the state, writes it and makes it current. bump says whether

@@ -18,8 +18,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/opensiterecovery/osr/internal/configserver"
 	"github.com/opensiterecovery/osr/internal/configserver/enroll"
 )
@@ -37,12 +35,11 @@ func Load(path string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	var l configserver.Link
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&l); err != nil {
+	lp, err := configserver.ParseLink(b)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	l := *lp
 	dir := filepath.Dir(path)
 	abs := func(p string) string {
 		if filepath.IsAbs(p) {
