@@ -2,8 +2,8 @@ package vault
 
 import (
 	"crypto/tls"
-	"fmt"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
