@@ -51,7 +51,7 @@ func SignIntermediateCA(root *x509.Certificate, rootKey crypto.Signer, req Inter
 	if err != nil {
 		return nil, err
 	}
-	uri := &url.URL{Scheme: "osr", Opaque: "config-server/" + req.ID}
+	uri := RoleURI(RoleConfigServer, req.ID)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "osr config-server " + req.Name + " CA"},

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/pki"
@@ -138,13 +137,11 @@ func (s *Service) authenticateConfigServer(ctx context.Context, chains [][]*x509
 	return Actor{}, errf(http.StatusUnauthorized, "this endpoint needs a configuration server client certificate")
 }
 
-// certRole reads the role from a certificate's URI SAN osr:ROLE/NAME.
+// certRole reads the role from a certificate (internal/pki's URI SAN osr:ROLE/NAME).
 func certRole(c *x509.Certificate) string {
-	for _, u := range c.URIs {
-		if u.Scheme == "osr" {
-			role, _, _ := strings.Cut(u.Opaque, "/")
-			return role
-		}
+	role, _, err := pki.Holder(c)
+	if err != nil {
+		return ""
 	}
-	return ""
+	return string(role)
 }
