@@ -241,7 +241,11 @@ func (a *Agent) frozenCapture(ctx context.Context, sd *sender, cands map[string]
 		"captured_bytes", strconv.FormatInt(sp.bytes(), 10)}
 	switch {
 	case fz.IsExpired():
-		a.mon.event("freeze-expired", "alert", "the freeze outlasted its bound of "+a.cfg.FreezeTimeout.String()+": point dropped", attrs...)
+		msg := "the freeze outlasted its bound of " + a.cfg.FreezeTimeout.String() + ": point dropped"
+		if second[a.disks[0].name].All {
+			msg += " (the " + a.tracker.Name() + " tracker reads every block under the freeze: raise freeze_timeout or use a write tracker)"
+		}
+		a.mon.event("freeze-expired", "alert", msg, attrs...)
 		return errFreezeExpired
 	case terr != nil:
 		a.mon.event("thaw-failed", "alert", "thaw failed: "+terr.Error(), attrs...)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/mobility/state"
@@ -32,6 +33,7 @@ type session struct {
 	dead    chan struct{}          // closed when the reader stops
 	errMu   sync.Mutex
 	err     error
+	blocked atomic.Bool // the server reported it is not reading (Status other than ok)
 }
 
 func (s *session) fail(err error) {
@@ -217,7 +219,13 @@ func (a *Agent) resetCursor() {
 // read handles the frames from the process server until an error.
 func (a *Agent) read(s *session) error {
 	for {
-		s.conn.SetReadDeadline(time.Now().Add(readIdle))
+		if s.blocked.Load() {
+			// The server said why it is not reading and that it will say when it reads again;
+			// a dead peer is found by TCP keepalive meanwhile.
+			s.conn.SetReadDeadline(time.Time{})
+		} else {
+			s.conn.SetReadDeadline(time.Now().Add(readIdle))
+		}
 		f, err := s.wc.ReadFrame()
 		if err != nil {
 			return fmt.Errorf("read from process server: %w", err)
@@ -252,6 +260,7 @@ func (a *Agent) read(s *session) error {
 			if err := m.Decode(f.Payload); err != nil {
 				return err
 			}
+			s.blocked.Store(m.Reason != wire.StatusOK)
 			a.mon.update(func(st *Status) { st.ServerStatus = m.Reason })
 			if m.Reason != wire.StatusOK {
 				a.mon.event("server-status", "warning", "process server is not reading: "+m.Reason, "message", m.Message)
@@ -311,6 +320,17 @@ func (a *Agent) onCommitted(m wire.Committed) {
 // may be on a frozen filesystem).
 func (a *Agent) committed(pts []*point, pointID string, at time.Time) {
 	last := pts[len(pts)-1]
+	// Status first: whoever sees the agent state move (InitialDone) sees the seq in status too.
+	complete := false
+	for _, p := range pts {
+		complete = complete || p.kind != wire.KindPartial
+	}
+	a.mon.update(func(s *Status) {
+		s.CommittedSeq, s.PointID, s.CaptureTime = last.seq, pointID, last.time
+		if complete && s.State == StateInitialReplication {
+			s.State = StateProtected
+		}
+	})
 	a.stMu.Lock()
 	a.st.CommittedSeq, a.st.PointID, a.st.CommittedAt, a.st.CaptureTime = last.seq, pointID, at, last.time
 	for _, p := range pts {
@@ -331,7 +351,6 @@ func (a *Agent) committed(pts []*point, pointID string, at time.Time) {
 	if a.st.NextSeq <= last.seq {
 		a.st.NextSeq = last.seq + 1
 	}
-	initialDone := a.st.InitialDone
 	a.stMu.Unlock()
 	if a.persistMu.TryRLock() {
 		a.persist()
@@ -339,12 +358,6 @@ func (a *Agent) committed(pts []*point, pointID string, at time.Time) {
 	} else {
 		a.saveDeferred.Store(true)
 	}
-	a.mon.update(func(s *Status) {
-		s.CommittedSeq, s.PointID, s.CaptureTime = last.seq, pointID, last.time
-		if initialDone && s.State == StateInitialReplication {
-			s.State = StateProtected
-		}
-	})
 	a.mon.event("committed", "info", "point committed", "seq", strconv.FormatUint(last.seq, 10), "point", pointID,
 		"kind", string(last.kind))
 }
