@@ -2,6 +2,7 @@ package configserver
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/clock"
@@ -70,15 +71,21 @@ func psStatus(c clock.Clock, last time.Time, h PSHealth) (Status, string) {
 			st, why = s, msg
 		}
 	}
-	drain := time.Duration(h.UploadDrainSeconds) * time.Second
+	drain := h.drain().Truncate(time.Second)
+	problems := strings.Join(h.Problems, "; ")
+	if problems == "" {
+		problems = h.LastError
+	}
+	check(h.Status == "warning", Warning, "process server reports: "+problems)
+	check(h.Status == "critical", Critical, "process server reports: "+problems)
 	check(h.CPUPercent > LoadWarn, Warning, fmt.Sprintf("CPU %.0f%%", h.CPUPercent))
 	check(h.MemoryPercent > LoadWarn, Warning, fmt.Sprintf("memory %.0f%%", h.MemoryPercent))
 	check(h.CacheFreePercent < CacheWarn, Warning, fmt.Sprintf("cache %.0f%% free", h.CacheFreePercent))
-	check(drain > DrainWarn, Warning, fmt.Sprintf("upload backlog drains in %s", drain))
+	check(drain > DrainWarn, Warning, drainText(h, drain))
 	check(h.CPUPercent > LoadCritical, Critical, fmt.Sprintf("CPU %.0f%%", h.CPUPercent))
 	check(h.MemoryPercent > LoadCritical, Critical, fmt.Sprintf("memory %.0f%%", h.MemoryPercent))
 	check(h.CacheFreePercent < CacheCritical, Critical, fmt.Sprintf("cache %.0f%% free", h.CacheFreePercent))
-	check(drain > DrainCritical, Critical, fmt.Sprintf("upload backlog drains in %s", drain))
+	check(drain > DrainCritical, Critical, drainText(h, drain))
 	return st, why
 }
 
@@ -89,4 +96,11 @@ func agentStatus(c clock.Clock, last time.Time, h AgentHeartbeat) (Status, strin
 		return Warning, h.Error
 	}
 	return st, why
+}
+
+func drainText(h PSHealth, d time.Duration) string {
+	if h.DrainSeconds < 0 {
+		return fmt.Sprintf("%d bytes wait for upload and uploads make no progress", h.BacklogBytes)
+	}
+	return fmt.Sprintf("upload backlog drains in %s", d)
 }

@@ -7,15 +7,32 @@ import (
 )
 
 // PSHealth is the health JSON a process server sends in its heartbeat (POST /v1/heartbeat with a
-// process-server certificate). Unknown fields are ignored: the process server may say more.
+// process-server certificate): the fields of its /health document (internal/processserver Health)
+// that the configuration server rates, plus the address agents dial if it changed. Unknown fields
+// are ignored: the process server may say more.
 type PSHealth struct {
-	Address            string  `json:"address,omitempty"` // host:port agents dial, if it changed
-	Version            string  `json:"version,omitempty"`
-	CPUPercent         float64 `json:"cpu_percent"`
-	MemoryPercent      float64 `json:"memory_percent"`
-	CacheFreePercent   float64 `json:"cache_free_percent"`
-	UploadBacklogBytes int64   `json:"upload_backlog_bytes"`
-	UploadDrainSeconds int64   `json:"upload_drain_seconds"`
+	Address          string   `json:"address,omitempty"`
+	Version          string   `json:"version,omitempty"`
+	Status           string   `json:"status,omitempty"` // the process server's own rating: ok, warning, critical
+	Problems         []string `json:"problems,omitempty"`
+	CPUPercent       float64  `json:"cpu_percent"`
+	MemoryPercent    float64  `json:"memory_percent,omitempty"`
+	CacheFreePercent float64  `json:"cache_free_percent"`
+	BacklogBytes     int64    `json:"backlog_bytes"`
+	DrainSeconds     float64  `json:"drain_seconds"` // projected time to upload the backlog; -1: no upload progress
+	ConnectedAgents  int      `json:"connected_agents"`
+	LastError        string   `json:"last_error,omitempty"`
+}
+
+// drain is the projected drain time; a backlog without upload progress counts as a day.
+func (h PSHealth) drain() time.Duration {
+	if h.DrainSeconds < 0 {
+		if h.BacklogBytes > 0 {
+			return 24 * time.Hour
+		}
+		return 0
+	}
+	return time.Duration(h.DrainSeconds * float64(time.Second))
 }
 
 // AgentHeartbeat is what an agent sends in its heartbeat (agent certificate): its version and the

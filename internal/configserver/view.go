@@ -55,7 +55,7 @@ func (r *Registry) VaultHeartbeat() vaultlink.Heartbeat {
 		h.ProcessServers = append(h.ProcessServers, vaultlink.PSHealth{
 			Name: p.Name, Address: p.Address, LastSeen: b.at.UTC(),
 			CPUPercent: b.ps.CPUPercent, MemoryPercent: b.ps.MemoryPercent, CacheFreePercent: b.ps.CacheFreePercent,
-			UploadBacklogBytes: b.ps.UploadBacklogBytes, UploadDrainSeconds: b.ps.UploadDrainSeconds,
+			UploadBacklogBytes: b.ps.BacklogBytes, UploadDrainSeconds: int64(b.ps.drain() / time.Second),
 		})
 	}
 	wanted := map[string]bool{}
