@@ -38,8 +38,36 @@ func (r Route) Permission() string {
 	return [...]string{"public", "read", "self", "failover", "write", "owner", "config-server"}[r.perm]
 }
 
+// ExtraRoute is an endpoint another package adds to the API (failover, recovery plans):
+// Permission is one of Route.Permission's names; Handler answers (status, JSON body, error) and
+// finds its caller with ActorOf. Errors of type *Error keep their status and message.
+type ExtraRoute struct {
+	Method, Path, Permission string
+	Handler                  func(ctx context.Context, r *http.Request) (status int, body any, err error)
+}
+
+// ActorOf returns the caller of a request being handled.
+func ActorOf(ctx context.Context) Actor { return actorOf(ctx) }
+
+// Errorf returns an *Error: a client error with its HTTP status and exact message.
+func Errorf(status int, format string, args ...any) error { return errf(status, format, args...) }
+
 // Routes returns every API endpoint.
 func (s *Service) Routes() []Route {
+	rs := s.builtinRoutes()
+	for _, x := range s.cfg.ExtraRoutes {
+		p := permPublic
+		for i := permPublic; i <= permConfigServer; i++ {
+			if (Route{perm: i}).Permission() == x.Permission {
+				p = i
+			}
+		}
+		rs = append(rs, Route{Method: x.Method, Path: x.Path, perm: p, h: x.Handler})
+	}
+	return rs
+}
+
+func (s *Service) builtinRoutes() []Route {
 	return []Route{
 		{"GET", "/health", permPublic, s.hHealth},
 		{"POST", "/login", permPublic, s.hLogin},

@@ -1,8 +1,11 @@
 package vault
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -124,4 +127,24 @@ func TestRBACMatrix(t *testing.T) {
 			t.Fatalf("covered %d routes, have %d fixtures", covered, len(fixtures))
 		}
 	})
+}
+
+// TestExtraRouteFailoverPermission: an operator may call a failover endpoint another package adds;
+// a reader may not.
+func TestExtraRouteFailoverPermission(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.svc.cfg.ExtraRoutes = []ExtraRoute{{Method: "POST", Path: "/vaults/{vault}/failovers", Permission: "failover",
+		Handler: func(ctx context.Context, r *http.Request) (int, any, error) {
+			return 202, map[string]string{"by": ActorOf(ctx).User, "vault": r.PathValue("vault")}, nil
+		}}}
+	srv := httptest.NewTLSServer(e.svc.Handler())
+	defer srv.Close()
+	e.base, e.client = srv.URL+APIPrefix, srv.Client()
+	if b := e.mustDo("POST", "/vaults/lab/failovers", e.tokens[RoleOperator], "{}", 202); !strings.Contains(string(b), `"by":"operator1"`) {
+		t.Fatalf("operator: %s", b)
+	}
+	e.expectError("POST", "/vaults/lab/failovers", e.tokens[RoleReader], "{}", 403, "role reader may not do this (needs failover)")
+	if _, err := New(Config{DB: filepath.Join(t.TempDir(), "x.db"), URLs: []string{"https://x"}, ExtraRoutes: []ExtraRoute{{Method: "GET", Path: "/x", Permission: "admin"}}}, Deps{}); err == nil || err.Error() != `vault: route GET /x has unknown permission "admin"` {
+		t.Fatalf("unknown permission: %v", err)
+	}
 }

@@ -34,6 +34,9 @@ type Config struct {
 	Hosts []string
 	// Portal, when set, is mounted under / (the API stays under /api/v1).
 	Portal http.Handler
+	// ExtraRoutes are endpoints of other packages (failover, ...) served beside the built-in ones.
+	// An unknown Permission name makes New fail.
+	ExtraRoutes []ExtraRoute
 	// StoreOptions are used when a vault's replica store is created or opened (KDF cost, etc.).
 	StoreOptions store.Options
 }
@@ -78,6 +81,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	if len(cfg.URLs) == 0 {
 		return nil, errors.New("vault: no service URL configured")
+	}
+	for _, x := range cfg.ExtraRoutes {
+		switch x.Permission {
+		case "public", "read", "self", "failover", "write", "owner", "config-server":
+		default:
+			return nil, fmt.Errorf("vault: route %s %s has unknown permission %q", x.Method, x.Path, x.Permission)
+		}
 	}
 	s := &Service{cfg: cfg, clock: deps.Clock, log: deps.Logger, getenv: deps.Getenv, hc: deps.HTTPClient, repos: map[string]*store.Repo{}}
 	if s.clock == nil {
