@@ -3,7 +3,6 @@ package portal
 import (
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -183,9 +182,9 @@ func (p *Portal) send(r *http.Request, s *session, method, path string, in, out 
 // whoami checks the session cookie's token ("ID.SECRET") with the API and returns its session.
 func (p *Portal) whoami(r *http.Request, token string) (*session, error) {
 	var me Me
-	id, secret, ok := strings.Cut(token, ".")
-	if !ok || id == "" || secret == "" {
-		return nil, &APIError{Status: http.StatusUnauthorized, Message: "the session cookie is malformed"}
+	id, secret, err := parseSessionCookie(token)
+	if err != nil {
+		return nil, &APIError{Status: http.StatusUnauthorized, Message: err.Error()}
 	}
 	if err := p.api.do(r.Context(), r, secret, call{method: http.MethodGet, path: pathWhoami, out: &me}); err != nil {
 		return nil, err

@@ -142,6 +142,21 @@ func (p *Portal) itemEnable(w http.ResponseWriter, r *http.Request, s *session) 
 	http.Redirect(w, r, "/vaults/"+esc(vault)+"/items?done=enabled&machine="+url.QueryEscape(f.Machine), http.StatusSeeOther)
 }
 
+// itemDisableConfirm asks before disabling replication (the form posts to itemDisable).
+func (p *Portal) itemDisableConfirm(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := p.loadVault(r, s)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	var it Item
+	if err := p.get(r, s, itemsPath(v.ID, "/"+esc(r.PathValue("m"))), &it); err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	p.render(w, http.StatusOK, "disable", "", &view{Title: "Disable replication of " + it.Machine, S: s, Vault: v, Nav: "items", Data: it})
+}
+
 func (p *Portal) itemDisable(w http.ResponseWriter, r *http.Request, s *session) {
 	vault, machine := r.PathValue("v"), r.PathValue("m")
 	if err := p.send(r, s, http.MethodDelete, itemsPath(vault, "/"+esc(machine)), nil, nil); err != nil {

@@ -41,6 +41,7 @@ func TestEveryPageEveryRole(t *testing.T) {
 		{v + "/servers", []string{"Servers"}, nil},
 		{v + "/items", []string{"web01", `hx-trigger="every 5s"`}, map[string]string{actReplEnable: "<h2>Enable replication</h2>", actReplDisable: "Disable replication of web01"}},
 		{v + "/items/web01", []string{"web01", "Recovery points", "Events"}, map[string]string{actReplDisable: "Disable replication"}},
+		{v + "/items/web01/disable", []string{"Disable replication of web01"}, map[string]string{actReplDisable: `<button type="submit" class="danger">Disable replication</button>`}},
 		{v + "/jobs", []string{"create-vault", `hx-trigger="every 5s"`}, nil},
 		{v + "/alerts", []string{"Open alerts", "Cleared alerts"}, nil},
 		{v + "/events", []string{"vault-created"}, nil},
@@ -226,6 +227,8 @@ func TestEnableDisableReplication(t *testing.T) {
 	}
 	mustContain(t, "enable twice", a.Body, `<p class="error" role="alert">`)
 
+	a = c.get(v + "/items/web01/disable")
+	mustContain(t, "confirm", a.Body, "<h1>Disable replication of web01</h1>", `action="`+v+`/items/web01/disable"`, "recovery points stay")
 	a = c.post(v+"/items/web01/disable", url.Values{"csrf": {tok}})
 	if a.Status != http.StatusSeeOther {
 		t.Fatalf("disable: %d\n%s", a.Status, a.Body)

@@ -40,6 +40,7 @@ func (p *Portal) routes() *http.ServeMux {
 	m.Handle("GET /vaults/{v}/items/table", p.authed(p.itemsTable))
 	m.Handle("POST /vaults/{v}/items", p.authed(p.itemEnable))
 	m.Handle("GET /vaults/{v}/items/{m}", p.authed(p.itemShow))
+	m.Handle("GET /vaults/{v}/items/{m}/disable", p.authed(p.itemDisableConfirm))
 	m.Handle("POST /vaults/{v}/items/{m}/disable", p.authed(p.itemDisable))
 	m.Handle("GET /vaults/{v}/jobs", p.authed(p.jobs))
 	m.Handle("GET /vaults/{v}/jobs/table", p.authed(p.jobsTable))

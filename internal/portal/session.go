@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -135,11 +136,44 @@ func (p *Portal) toLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// safeNext returns next if it is a path on this site, else "/".
+// safeNext returns next if it is a path on this site, else "/". Control characters, spaces and
+// backslashes are refused anywhere: browsers drop tabs and newlines from URLs and read "\\" as
+// "/", so "/\t/host" or "/\\host" would lead to another site.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.HasPrefix(next, apiPrefix) {
+	if len(next) > 2048 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, apiPrefix) {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c == 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" {
 		return "/"
 	}
 	return next
+}
+
+// maxCookie bounds the session cookie's value.
+const maxCookie = 512
+
+// errBadCookie is the error of a session cookie that is not "ID.SECRET".
+var errBadCookie = errors.New("the session cookie is malformed")
+
+// parseSessionCookie splits the session cookie's value "ID.SECRET" (a token ID has no dot; the
+// secret is what the API issued). Both parts must be non-empty printable ASCII without spaces.
+func parseSessionCookie(v string) (id, secret string, err error) {
+	if len(v) > maxCookie {
+		return "", "", errBadCookie
+	}
+	id, secret, ok := strings.Cut(v, ".")
+	if !ok || id == "" || secret == "" {
+		return "", "", errBadCookie
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' || v[i] >= 0x7f {
+			return "", "", errBadCookie
+		}
+	}
+	return id, secret, nil
 }
