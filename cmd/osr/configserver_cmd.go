@@ -52,7 +52,7 @@ DATA-DIR/passphrase, readable by root only (osr config-server passphrase shows i
 			}
 			r := res.Registration
 			fmt.Fprintf(a.stdout, "Registered with vault %s (%s) as configuration server %s (%s).\n", r.VaultName, r.VaultID, r.Name, r.ConfigServerID)
-			fmt.Fprintf(a.stdout, "Default process server %s at %s; its identity: %s\n", r.ProcessServer.Name, r.ProcessServer.Address, r.ProcessServer.ConfigPath)
+			fmt.Fprintf(a.stdout, "Default process server %s at %s: osr process-server serve --config %s\n", r.ProcessServer.Name, r.ProcessServer.Address, r.ProcessServer.ConfigPath)
 			fmt.Fprintf(a.stdout, "\nPassphrase (shown once; kept in %s/%s, readable by root only):\n\n    %s\n\n", o.DataDir, configserver.PassphraseFile, res.Passphrase)
 			fmt.Fprintln(a.stdout, "Start it with: osr config-server serve --data-dir "+o.DataDir)
 			return nil

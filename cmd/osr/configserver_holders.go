@@ -53,7 +53,7 @@ func alreadyEnrolled(dir string) prereq.Result {
 // processServerInstallCommand is `osr process-server install`: a scale-out process server joins a
 // configuration server with the passphrase. The lead wires it under `process-server`.
 func (a *app) processServerInstallCommand() *cobra.Command {
-	var csAddr, passFile, name, cacheDir, dir, listenAddr, listenIf string
+	var csAddr, passFile, name, cacheDir, dir, listenAddr, listenIf, healthListen string
 	var port int
 	cmd := &cobra.Command{
 		Use:   "install",
@@ -107,12 +107,12 @@ func (a *app) processServerInstallCommand() *cobra.Command {
 				Cert: res.Cert, CA: res.CA, Root: res.Root, Key: key, ConfigServerAddr: addr}); err != nil {
 				return err
 			}
-			if err := writeYAML(filepath.Join(dir, "process-server.yaml"), psSettings{Name: name, Listen: net.JoinHostPort(host, strconv.Itoa(port)),
-				Address: adv, CacheDir: cacheDir, ConfigServer: configserver.LinkFile}); err != nil {
+			if err := configserver.WritePSConfig(dir, configserver.PSSettings{Name: name, Listen: net.JoinHostPort(host, strconv.Itoa(port)),
+				HealthListen: healthListen, CacheDir: cacheDir}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "Process server %s enrolled with the configuration server at %s; agents reach it at %s.\n", name, addr, adv)
-			fmt.Fprintf(a.stdout, "Identity and settings: %s\n", dir)
+			fmt.Fprintf(a.stdout, "Start it with: osr process-server serve --config %s\n", filepath.Join(dir, configserver.PSConfigFile))
 			return nil
 		},
 	}
@@ -125,6 +125,7 @@ func (a *app) processServerInstallCommand() *cobra.Command {
 	f.StringVar(&dir, "dir", "/etc/osr/process-server", "where the certificate and settings are written")
 	f.StringVar(&listenAddr, "listen-address", "", "address to listen on (network selection)")
 	f.StringVar(&listenIf, "listen-interface", "", "interface to listen on (network selection)")
+	f.StringVar(&healthListen, "health-listen", configserver.DefaultHealthListen, "where the process server serves /health and /metrics")
 	for _, n := range []string{"config-server", "passphrase-file", "cache-dir"} {
 		_ = cmd.MarkFlagRequired(n)
 	}
@@ -132,28 +133,11 @@ func (a *app) processServerInstallCommand() *cobra.Command {
 	return cmd
 }
 
-// psSettings is process-server.yaml as the enrollment writes it: the settings chosen at install.
-type psSettings struct {
-	Name         string `yaml:"name"`
-	Listen       string `yaml:"listen"`
-	Address      string `yaml:"address"`
-	CacheDir     string `yaml:"cache_dir"`
-	ConfigServer string `yaml:"config_server"` // the link file
-}
-
 func nameResult(name string) prereq.Result {
 	if err := enroll.ValidName(name); err != nil {
 		return prereq.Result{Status: prereq.Fail, Message: err.Error(), Fix: "give --name"}
 	}
 	return prereq.Result{Status: prereq.Pass, Message: name}
-}
-
-func writeYAML(path string, v any) error {
-	b, err := yaml.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return privfile.Write(path, b)
 }
 
 // mobilityInstallCommand is `osr mobility install`: the seed's manual Linux agent installation.

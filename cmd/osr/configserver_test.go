@@ -20,6 +20,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/configserver/cstest"
 	"github.com/opensiterecovery/osr/internal/mobility"
 	"github.com/opensiterecovery/osr/internal/pki"
+	"github.com/opensiterecovery/osr/internal/processserver"
 )
 
 // inproc runs osr commands in this process, with one log and clock for all of them.
@@ -158,7 +159,13 @@ func TestConfigServerCommands(t *testing.T) {
 			t.Errorf("%s: %v %v", f, st, err)
 		}
 	}
-	// The process server loads its identity as internal/pki does.
+	// The process server loads its configuration and identity as internal/processserver and pki do.
+	if pc, err := processserver.LoadConfig(filepath.Join(psDir, configserver.PSConfigFile)); err != nil || pc.Name != "ps2" || pc.Cache.Dir != cache || pc.TLS.CA != filepath.Join(psDir, "ca.pem") {
+		t.Fatalf("process server config %+v: %v", pc, err)
+	}
+	if pc, err := processserver.LoadConfig(filepath.Join(data, configserver.ProcessServerDir, configserver.PSConfigFile)); err != nil || pc.Name != "cs1" || pc.HealthListen != "127.0.0.1:9444" {
+		t.Fatalf("default process server config %+v: %v", pc, err)
+	}
 	var mc *mobility.Config
 	psID, err := pki.LoadIdentity(filepath.Join(psDir, configserver.IdentityCert), filepath.Join(psDir, configserver.IdentityKey), filepath.Join(psDir, configserver.IdentityRoot))
 	if err != nil || psID.Role != pki.RoleProcessServer || psID.Name != "ps2" {

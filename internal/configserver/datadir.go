@@ -97,11 +97,14 @@ func writeDataDir(o InstallOptions, reg *Registration, auth *enroll.Authority, c
 		Listen: reg.ProcessServer.ListenAddress, Address: reg.ProcessServer.Address, CacheDir: o.CacheDir,
 		ConfigServer: net.JoinHostPort("localhost", strconv.Itoa(o.APIPort)),
 	}
-	cfgPath, err := ident.Write(final)
-	if err != nil {
+	if _, err := ident.Write(final); err != nil {
 		return err
 	}
-	reg.ProcessServer.ConfigPath = cfgPath
+	if err := WritePSConfig(psDir, PSSettings{Name: reg.ProcessServer.Name, Listen: reg.ProcessServer.ListenAddress,
+		HealthListen: DefaultHealthListen, CacheDir: o.CacheDir}); err != nil {
+		return err
+	}
+	reg.ProcessServer.ConfigPath = filepath.Join(final, PSConfigFile)
 	registry, err := OpenRegistry(p(StateFile), o.Clock)
 	if err != nil {
 		return err

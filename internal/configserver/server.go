@@ -224,6 +224,14 @@ func (s *Server) vaultOnce(ctx context.Context, v *vaultlink.Client) error {
 		if err := s.registry.SetDesired(d); err != nil {
 			return err
 		}
+		// The default process server on this host gets the store settings here; scale-out ones
+		// fetch them with their configuration.
+		changed, err := ApplyStorage(filepath.Join(s.cfg.DataDir, ProcessServerDir), d.Storage)
+		if err != nil {
+			s.cfg.Logger.Error("write the default process server's store settings", "err", err)
+		} else if changed {
+			s.cfg.Logger.Info("default process server store settings written", "repo", d.Storage.URL)
+		}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/configserver/cstest"
 	"github.com/opensiterecovery/osr/internal/configserver/enroll"
 	"github.com/opensiterecovery/osr/internal/configserver/prereq"
+	"github.com/opensiterecovery/osr/internal/processserver"
 )
 
 func realOpts(t *testing.T, key, dir string, c clock.Clock) InstallOptions {
@@ -104,6 +105,14 @@ func TestAgainstRealVault(t *testing.T) {
 	}
 	if !ac.Replicate || ac.Policy == nil || ac.Policy.Name != "gold" || ac.Policy.RPOThresholdSeconds != 900 || ac.ProcessServerName != "cs1" {
 		t.Fatalf("agent config %+v", ac)
+	}
+	// The default process server got the store settings from the desired state.
+	pc, err := processserver.LoadConfig(filepath.Join(dir, ProcessServerDir, PSConfigFile))
+	if err != nil || !strings.HasPrefix(pc.Store.Repo, "file://") || pc.Store.PasswordFile != filepath.Join(dir, ProcessServerDir, StorePasswordFile) {
+		t.Fatalf("default process server config %+v: %v", pc, err)
+	}
+	if st, err := os.Stat(pc.Store.PasswordFile); err != nil || st.Mode().Perm() != 0o600 || st.Size() == 0 {
+		t.Fatalf("store password file: %v %v", st, err)
 	}
 	inf := srv.Infrastructure().ConfigurationServers[0]
 	if inf.Status != Connected {
