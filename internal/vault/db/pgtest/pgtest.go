@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -31,23 +32,26 @@ type Server struct {
 	done chan error
 }
 
-// binDirs are where Debian installs the server binaries, newest first.
-var binDirs = []string{"/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"}
-
 // FindBin returns the directory holding initdb and postgres, or an error saying how to install them.
 func FindBin() (string, error) {
 	if d := os.Getenv("OSR_PG_BIN"); d != "" {
 		return d, nil
 	}
-	for _, d := range binDirs {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d, nil
-		}
+	// Debian installs each major version under /usr/lib/postgresql/N/bin: take the newest.
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	sort.Slice(dirs, func(i, j int) bool { return pgMajor(dirs[i]) > pgMajor(dirs[j]) })
+	if len(dirs) > 0 {
+		return filepath.Dir(dirs[0]), nil
 	}
 	if p, err := exec.LookPath("initdb"); err == nil {
 		return filepath.Dir(p), nil
 	}
 	return "", errors.New("postgresql server binaries not found (initdb, postgres): install them with `apt-get install postgresql-15` (or the `postgresql` package), or set OSR_PG_BIN")
+}
+
+func pgMajor(initdb string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return n
 }
 
 // Start runs initdb and postgres in a new temporary directory.
