@@ -6,10 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -63,6 +67,39 @@ func TestBrowser(t *testing.T) {
 	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, 20*time.Second)
 	defer cancelT()
+
+	// Every request the pages make must go to the portal itself, and no page may log an error (a
+	// Content-Security-Policy violation, a script error, a failed load).
+	var mu sync.Mutex
+	var foreign, pageErrors []string
+	if err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			if u := ev.Request.URL; !strings.HasPrefix(u, e.url+"/") && !strings.HasPrefix(u, "data:") && u != "about:blank" {
+				foreign = append(foreign, u)
+			}
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.EntryLevelError && !strings.Contains(ev.Entry.Text, "favicon.ico") {
+				pageErrors = append(pageErrors, ev.Entry.Text+" ("+ev.Entry.URL+")")
+			}
+		case *runtime.EventExceptionThrown:
+			pageErrors = append(pageErrors, ev.ExceptionDetails.Text)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(foreign) > 0 {
+			t.Errorf("pages made requests to other origins: %q", foreign)
+		}
+		if len(pageErrors) > 0 {
+			t.Errorf("pages logged errors: %q", pageErrors)
+		}
+	}()
 
 	step := 0
 	shot := func(name string) chromedp.Action[chromedp.Void] {
