@@ -97,6 +97,9 @@ func (g *gate) evaluate() {
 // pass returns at once while the gate is open. Otherwise it tells the agent why it waits, waits
 // for the gate to open, and tells the agent it reads again.
 func (g *gate) pass(ctx context.Context, ss *session) error {
+	if ss.open == nil {
+		g.evaluate() // a new point is about to start: measure now, not at the next tick
+	}
 	g.mu.Lock()
 	open, reason, msg := g.open, g.reason, g.msg
 	g.mu.Unlock()

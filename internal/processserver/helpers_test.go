@@ -80,11 +80,22 @@ func newEnv(t testing.TB, uploadLimit int64, mod func(*Config)) *env {
 	if e.repo, err = store.Open(ctx, be, []byte("pw"), store.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	e.cfg = Config{Listen: "127.0.0.1:0", Cache: CacheConfig{Dir: filepath.Join(e.dir, "cache")}}
+	e.cfg = Config{Listen: "127.0.0.1:0", Cache: CacheConfig{Dir: cacheDir(t)}}
 	if mod != nil {
 		mod(&e.cfg)
 	}
 	return e
+}
+
+// cacheDir is where a test's cache lives: in memory where the host has /dev/shm, so that the free
+// space of the host's disk cannot hold a test back (tests of that mount file systems of their own).
+func cacheDir(t testing.TB) string {
+	d, err := os.MkdirTemp("/dev/shm", "osr-ps-cache-")
+	if err != nil {
+		return filepath.Join(t.TempDir(), "cache")
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return filepath.Join(d, "cache")
 }
 
 // identity issues a certificate and loads it.
