@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/configserver"
@@ -25,8 +26,10 @@ import (
 // Client talks to one configuration server as one holder. It is safe for concurrent use.
 type Client struct {
 	link configserver.Link
+	dir  string // the identity directory, when loaded from a link file
 	base string
 	http *http.Client
+	cert atomic.Pointer[tls.Certificate]
 }
 
 // Load reads a link file (config-server.yaml) and the certificate files it names.
@@ -59,7 +62,12 @@ func Load(path string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: ca: %w", path, err)
 	}
-	return New(l, roots[0], cert)
+	c, err := New(l, roots[0], cert)
+	if err != nil {
+		return nil, err
+	}
+	c.dir = dir
+	return c, nil
 }
 
 // New returns a client for link with the holder's certificate and the vault root.
@@ -70,8 +78,12 @@ func New(l configserver.Link, root *x509.Certificate, cert tls.Certificate) (*Cl
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(root)
-	tc := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{cert}, ServerName: host}
-	return &Client{link: l, base: "https://" + l.Address, http: &http.Client{Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}}}, nil
+	c := &Client{link: l, base: "https://" + l.Address}
+	c.cert.Store(&cert)
+	tc := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, ServerName: host,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return c.cert.Load(), nil }}
+	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}}
+	return c, nil
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any, timeout time.Duration) error {
