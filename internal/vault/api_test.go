@@ -249,3 +249,18 @@ func TestUsersAndTokens(t *testing.T) {
 		_ = http.StatusOK
 	})
 }
+
+// TestFailedAttemptsLimited: ten failed sign-ins from one address within a minute lock it out of
+// sign-in and registration until the minute has passed (fake clock); the right password then works.
+func TestFailedAttemptsLimited(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.mustDo("POST", "/users", e.tokens[RoleOwner], AddUserRequest{Name: "bob", Role: "reader", Password: "correct horse battery"}, 201)
+	for range 10 {
+		e.expectError("POST", "/login", "", LoginRequest{User: "bob", Password: "guess guess guess"}, 401, "user name or password is wrong")
+	}
+	e.clk.Advance(20 * time.Second)
+	e.expectError("POST", "/login", "", LoginRequest{User: "bob", Password: "correct horse battery"}, 429, "too many failed attempts from 127.0.0.1: try again in 40s")
+	e.expectError("POST", "/registrations", "", RegisterRequest{RegistrationKey: "junk"}, 429, "too many failed attempts from 127.0.0.1: try again in 40s")
+	e.clk.Advance(40 * time.Second)
+	e.mustDo("POST", "/login", "", LoginRequest{User: "bob", Password: "correct horse battery"}, 201)
+}

@@ -70,8 +70,8 @@ func (s *Service) Routes() []Route {
 func (s *Service) builtinRoutes() []Route {
 	return []Route{
 		{"GET", "/health", permPublic, s.hHealth},
-		{"POST", "/login", permPublic, s.hLogin},
-		{"POST", "/registrations", permPublic, s.hRegister},
+		{"POST", "/login", permPublic, s.guarded(s.hLogin)},
+		{"POST", "/registrations", permPublic, s.guarded(s.hRegister)},
 		{"GET", "/whoami", permSelf, s.hWhoami},
 
 		{"GET", "/vaults", permRead, s.hListVaults},

@@ -62,7 +62,8 @@ type Service struct {
 	ca     *authority
 	hc     *http.Client
 
-	seq atomic.Uint64 // see seqID
+	seq     atomic.Uint64 // see seqID
+	limiter *failureLimiter
 
 	reposMu sync.Mutex
 	repos   map[string]*store.Repo // by vault ID
@@ -103,6 +104,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		s.hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	s.seq.Store(uint64(time.Now().UnixNano()))
+	s.limiter = newFailureLimiter(s.clock)
+	s.limiter = newFailureLimiter(s.clock)
 	box, err := loadMasterKey(cfg.MasterKeyFile)
 	if err != nil {
 		return nil, err
