@@ -32,7 +32,8 @@ func TestEveryPageEveryRole(t *testing.T) {
 	}{
 		{"/", []string{"Dashboard", `href="` + v + `"`, "Items by state", "RPO health"}, nil},
 		{"/vaults", []string{"<caption>Vaults</caption>", "lab"}, map[string]string{actVaultCreate: "Create a vault"}},
-		{v, []string{"Vault lab", "Prepare infrastructure", "gold"}, nil},
+		{v, []string{"Vault lab", "Prepare infrastructure", "gold"}, map[string]string{actVaultDelete: `href="` + v + `/delete"`}},
+		{v + "/delete", []string{"Delete vault lab", "Vault storage"}, map[string]string{actVaultDelete: `<button type="submit" class="danger">Delete vault</button>`}},
 		{v + "/prepare", []string{"Protection goal", "Not virtualised / other"}, nil},
 		{v + "/prepare?step=source", []string{"Prepare source", "valid for five days"}, map[string]string{actRegKey: "Download registration key"}},
 		{v + "/prepare?step=target", []string{"Target settings"}, map[string]string{actTargetSet: `name="location"`}},
@@ -238,5 +239,35 @@ func TestEnableDisableReplication(t *testing.T) {
 	mustNotContain(t, "after disable", a.Body, `href="`+v+`/items/web01"`)
 	if a := c.get(v + "/items/web01"); a.Status != http.StatusNotFound {
 		t.Errorf("page of a disabled item: %d", a.Status)
+	}
+}
+
+func TestDeleteVault(t *testing.T) {
+	e := newEnv(t)
+	c := newWebClient(t, e.url, e.tls)
+	tok := c.login("owner1", password("owner"))
+	vid := e.vault(t, "lab")
+	v := "/vaults/" + vid
+	if a := c.post(v+"/policies", url.Values{"csrf": {tok}, "name": {"gold"}, "rpo_minutes": {"15"}, "retention_hours": {"24"}, "app_consistent_minutes": {"60"}}); a.Status != http.StatusSeeOther {
+		t.Fatalf("policy: %d", a.Status)
+	}
+	e.protect(t, vid, "web01", "gold")
+	// Refused while it protects a machine: the API's message on the confirmation page.
+	a := c.post(v+"/delete", url.Values{"csrf": {tok}})
+	if a.Status != http.StatusConflict {
+		t.Fatalf("delete with an item: %d\n%s", a.Status, a.Body)
+	}
+	mustContain(t, "delete refused", a.Body, `<p class="error" role="alert">vault lab still protects 1 items: disable their replication first</p>`)
+	if a := c.post(v+"/items/web01/disable", url.Values{"csrf": {tok}}); a.Status != http.StatusSeeOther {
+		t.Fatalf("disable: %d", a.Status)
+	}
+	a = c.post(v+"/delete", url.Values{"csrf": {tok}})
+	if a.Status != http.StatusSeeOther || a.Location != "/vaults?deleted=lab" {
+		t.Fatalf("delete: %d %q\n%s", a.Status, a.Location, a.Body)
+	}
+	a = c.get(a.Location)
+	mustContain(t, "after delete", a.Body, "Vault lab was deleted.", "No vaults yet.")
+	if a := c.get(v); a.Status != http.StatusNotFound {
+		t.Errorf("deleted vault's page: %d", a.Status)
 	}
 }

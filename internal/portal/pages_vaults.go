@@ -2,6 +2,7 @@ package portal
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -203,4 +204,31 @@ func (p *Portal) vaultShow(w http.ResponseWriter, r *http.Request, s *session) {
 		vw.Notice = "Infrastructure prepared. Next, enable replication of your machines in Replicated items."
 	}
 	p.render(w, http.StatusOK, "vault", "", vw)
+}
+
+// vaultDeleteConfirm asks before deleting a vault's metadata.
+func (p *Portal) vaultDeleteConfirm(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := p.loadVault(r, s)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	p.render(w, http.StatusOK, "vaultdelete", "", &view{Title: "Delete vault " + v.Name, S: s, Vault: v, Nav: "overview", Data: v})
+}
+
+func (p *Portal) vaultDelete(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := p.loadVault(r, s)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	if err := p.send(r, s, http.MethodDelete, vaultPath(v.ID, ""), nil, nil); err != nil {
+		if st := statusOf(err); st != 0 && st != http.StatusUnauthorized {
+			p.render(w, st, "vaultdelete", "", &view{Title: "Delete vault " + v.Name, S: s, Vault: v, Nav: "overview", Error: err.Error(), Data: v})
+			return
+		}
+		p.fail(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, "/vaults?deleted="+url.QueryEscape(v.Name), http.StatusSeeOther)
 }

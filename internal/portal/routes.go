@@ -26,6 +26,8 @@ func (p *Portal) routes() *http.ServeMux {
 	m.Handle("GET /vaults", p.authed(p.vaultList))
 	m.Handle("POST /vaults", p.authed(p.vaultCreate))
 	m.Handle("GET /vaults/{v}", p.authed(p.vaultShow))
+	m.Handle("GET /vaults/{v}/delete", p.authed(p.vaultDeleteConfirm))
+	m.Handle("POST /vaults/{v}/delete", p.authed(p.vaultDelete))
 
 	m.Handle("GET /vaults/{v}/prepare", p.authed(p.prepare))
 	m.Handle("POST /vaults/{v}/prepare/goal", p.authed(p.prepareGoal))
