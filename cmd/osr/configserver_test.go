@@ -17,7 +17,7 @@ import (
 
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/configserver"
-	"github.com/opensiterecovery/osr/internal/configserver/cstest"
+	"github.com/opensiterecovery/osr/internal/configserver/vaulttest"
 	"github.com/opensiterecovery/osr/internal/mobility"
 	"github.com/opensiterecovery/osr/internal/pki"
 	"github.com/opensiterecovery/osr/internal/processserver"
@@ -83,7 +83,7 @@ func port(t *testing.T) string {
 }
 
 func TestConfigServerCommands(t *testing.T) {
-	v := cstest.StartVault(t)
+	v := vaulttest.StartVault(t)
 	tmp := t.TempDir()
 	keyFile := filepath.Join(tmp, "vault.key")
 	if err := os.WriteFile(keyFile, []byte(v.Key(t)+"\n"), 0o600); err != nil {

@@ -17,9 +17,9 @@ import (
 	"github.com/opensiterecovery/osr/internal/clock"
 	. "github.com/opensiterecovery/osr/internal/configserver"
 	"github.com/opensiterecovery/osr/internal/configserver/csclient"
-	"github.com/opensiterecovery/osr/internal/configserver/cstest"
 	"github.com/opensiterecovery/osr/internal/configserver/enroll"
 	"github.com/opensiterecovery/osr/internal/configserver/prereq"
+	"github.com/opensiterecovery/osr/internal/configserver/vaulttest"
 	"github.com/opensiterecovery/osr/internal/passphrase"
 	"github.com/opensiterecovery/osr/internal/pki"
 )
@@ -40,7 +40,7 @@ func testEnv(c clock.Clock) *prereq.Env {
 	return &env
 }
 
-func installOpts(t *testing.T, v *cstest.Vault, dir string, c clock.Clock) InstallOptions {
+func installOpts(t *testing.T, v *vaulttest.Vault, dir string, c clock.Clock) InstallOptions {
 	return InstallOptions{
 		KeyText: v.Key(t), DataDir: dir, CacheDir: t.TempDir(),
 		Port: freePort(t), APIPort: freePort(t), ListenAddress: "127.0.0.1", Name: "cs1", Hostname: "cs1.example.net",
@@ -49,7 +49,7 @@ func installOpts(t *testing.T, v *cstest.Vault, dir string, c clock.Clock) Insta
 }
 
 func TestInstallWritesNothingOnFailure(t *testing.T) {
-	v := cstest.StartVault(t)
+	v := vaulttest.StartVault(t)
 	c := clock.NewFake(time.Now())
 	dir := filepath.Join(t.TempDir(), "cs")
 	o := installOpts(t, v, dir, c)
@@ -86,7 +86,7 @@ func TestInstallWritesNothingOnFailure(t *testing.T) {
 }
 
 type rig struct {
-	vault  *cstest.Vault
+	vault  *vaulttest.Vault
 	clock  *clock.Fake
 	dir    string
 	res    *InstallResult
@@ -98,7 +98,7 @@ type rig struct {
 
 func startRig(t *testing.T) *rig {
 	t.Helper()
-	r := &rig{vault: cstest.StartVault(t), clock: clock.NewFake(time.Now()), dir: filepath.Join(t.TempDir(), "cs")}
+	r := &rig{vault: vaulttest.StartVault(t), clock: clock.NewFake(time.Now()), dir: filepath.Join(t.TempDir(), "cs")}
 	o := installOpts(t, r.vault, r.dir, r.clock)
 	var err error
 	r.res, err = Install(context.Background(), o)

@@ -11,9 +11,9 @@ import (
 
 	"github.com/opensiterecovery/osr/internal/clock"
 	. "github.com/opensiterecovery/osr/internal/configserver"
-	"github.com/opensiterecovery/osr/internal/configserver/cstest"
 	"github.com/opensiterecovery/osr/internal/configserver/enroll"
 	"github.com/opensiterecovery/osr/internal/configserver/prereq"
+	"github.com/opensiterecovery/osr/internal/configserver/vaulttest"
 	"github.com/opensiterecovery/osr/internal/processserver"
 )
 
@@ -24,7 +24,7 @@ func realOpts(t *testing.T, key, dir string, c clock.Clock) InstallOptions {
 
 func TestAgainstRealVault(t *testing.T) {
 	ctx := context.Background()
-	v := cstest.StartVault(t)
+	v := vaulttest.StartVault(t)
 	svc, vclock := v.Svc, v.Clock
 	cclock := clock.NewFake(time.Now())
 

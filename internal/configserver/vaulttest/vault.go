@@ -1,4 +1,5 @@
-package cstest
+// Package vaulttest runs the real vault service in a test process for the configuration server's tests.
+package vaulttest
 
 import (
 	"context"
