@@ -36,7 +36,7 @@ type rig struct {
 
 func (r *rig) setPass(p passphrase.Passphrase) { r.mu.Lock(); r.pass = p; r.mu.Unlock() }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	r := &rig{root: cstest.NewRoot(t, "vault root"), clock: clock.NewFake(time.Now()), pass: passphrase.Generate()}
 	r.ca = r.root.Intermediate(t, "osr config-server cs1 CA")
@@ -79,7 +79,7 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
-func key(t *testing.T) *ecdsa.PrivateKey {
+func key(t testing.TB) *ecdsa.PrivateKey {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
