@@ -145,3 +145,44 @@ func certRole(c *x509.Certificate) string {
 	}
 	return string(role)
 }
+
+// RemoveConfigServer unregisters a configuration server: its certificates stop working at once,
+// its inventory goes. Refused while machines of its inventory are protected.
+func (s *Service) RemoveConfigServer(ctx context.Context, vault, name string) error {
+	v, err := s.vaultByName(ctx, vault)
+	if err != nil {
+		return err
+	}
+	cs, err := s.configServer(ctx, v.ID, name)
+	if err != nil {
+		return err
+	}
+	return s.db.InTx(ctx, func(tx *dbTx) error {
+		if err := bumpDesired(ctx, tx, v.ID); err != nil { // locks the vault row against enables
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM protected_items WHERE config_server_id = ?`, cs.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return conflict("configuration server %s still drives %d protected items: disable their replication first", cs.Name, n)
+		}
+		for _, q := range []string{
+			`DELETE FROM machines WHERE config_server_id = ?`,
+			`DELETE FROM policy_associations WHERE config_server_id = ?`,
+			`DELETE FROM config_servers WHERE id = ?`,
+		} {
+			if _, err := tx.Exec(ctx, q, cs.ID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE alerts SET cleared = ? WHERE vault_id = ? AND cleared = 0 AND (subject = ? OR subject LIKE ?)`, ns(s.clock.Now()), v.ID, "cs/"+cs.Name, "ps/"+cs.Name+"/%"); err != nil {
+			return err
+		}
+		if err := s.event(ctx, tx, v.ID, "info", "config-server-removed", cs.Name, "configuration server "+cs.Name+" removed"); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, "config-server.remove", v.Name+"/"+cs.Name, cs.ID)
+	})
+}

@@ -66,6 +66,10 @@ func (s *Service) hListConfigServers(ctx context.Context, r *http.Request) (int,
 	return ok(s.ListConfigServers(ctx, r.PathValue("vault")))
 }
 
+func (s *Service) hRemoveConfigServer(ctx context.Context, r *http.Request) (int, any, error) {
+	return noContent(s.RemoveConfigServer(ctx, r.PathValue("vault"), r.PathValue("cs")))
+}
+
 func (s *Service) hListMachines(ctx context.Context, r *http.Request) (int, any, error) {
 	return ok(s.ListMachines(ctx, r.PathValue("vault")))
 }

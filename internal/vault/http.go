@@ -81,6 +81,7 @@ func (s *Service) builtinRoutes() []Route {
 		{"PUT", "/vaults/{vault}/target", permWrite, s.hSetTarget},
 		{"POST", "/vaults/{vault}/registration-keys", permWrite, s.hCreateRegKey},
 		{"GET", "/vaults/{vault}/config-servers", permRead, s.hListConfigServers},
+		{"DELETE", "/vaults/{vault}/config-servers/{cs}", permWrite, s.hRemoveConfigServer},
 		{"GET", "/vaults/{vault}/machines", permRead, s.hListMachines},
 
 		{"GET", "/vaults/{vault}/policies", permRead, s.hListPolicies},

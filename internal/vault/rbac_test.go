@@ -63,6 +63,11 @@ func TestRBACMatrix(t *testing.T) {
 				e.mustDo("POST", "/vaults/lab/protected-items", own, EnableRequest{Machine: m, Policy: "gold"}, 201)
 				return "/vaults/lab/protected-items/" + m, nil
 			},
+			"DELETE /vaults/{vault}/config-servers/{cs}": func(Role) (string, any) {
+				name := uniq("csr")
+				e.register("lab", name)
+				return "/vaults/lab/config-servers/" + name, nil
+			},
 			"POST /webhooks": func(Role) (string, any) {
 				return "/webhooks", AddWebhookRequest{URL: "http://127.0.0.1:1/" + uniq("h")}
 			},
