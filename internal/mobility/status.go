@@ -89,6 +89,8 @@ func (m *monitor) event(kind, level, msg string, attrs ...string) {
 		m.log.Error(msg, args...)
 	case "warning":
 		m.log.Warn(msg, args...)
+	case "debug":
+		m.log.Debug(msg, args...)
 	default:
 		m.log.Info(msg, args...)
 	}
