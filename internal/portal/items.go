@@ -173,6 +173,7 @@ func (p *Portal) itemDisable(w http.ResponseWriter, r *http.Request, s *session)
 type itemView struct {
 	Row    itemRow
 	Points []RecoveryPoint
+	Alerts []Alert // open alerts about the item or its agent
 	Events []Event
 }
 
@@ -208,6 +209,16 @@ func (p *Portal) itemShow(w http.ResponseWriter, r *http.Request, s *session) {
 	if err := p.get(r, s, listPath("events", v.ID, "&limit=1000"), &evs); err != nil {
 		p.fail(w, r, s, err)
 		return
+	}
+	var alerts []Alert
+	if err := p.get(r, s, listPath("alerts", v.ID, ""), &alerts); err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	for _, a := range alerts { // the API names subjects kind/name: item/web01, agent/web01
+		if a.Subject == "item/"+machine || a.Subject == "agent/"+machine {
+			d.Alerts = append(d.Alerts, a)
+		}
 	}
 	for _, ev := range evs { // the machine's own events, newest first
 		if ev.Subject == machine {

@@ -107,4 +107,20 @@ func TestMonitoringPages(t *testing.T) {
 	}
 	a = c.get("/")
 	mustContain(t, "dashboard", a.Body, `<li><span class="badge ok">Protected</span> 1</li>`, `<li><span class="badge crit">RPO exceeded</span> 1</li>`)
+
+	// The vault raises alerts for all this; the alerts page and the dashboard show them.
+	e.evaluate(t)
+	a = c.get(v + "/alerts")
+	open, cleared, _ := strings.Cut(a.Body, "<h2>Cleared alerts</h2>")
+	mustContain(t, "open alerts", open,
+		`<td>agent-heartbeat-lost</td><td>agent/web01</td>`,
+		`<td>web01: the newest recovery point is 20m0s old, over the RPO threshold of 15m0s</td>`,
+		`<td><span class="badge sev-critical">critical</span></td><td>process-server-cpu</td><td>ps/cs1/ps1</td><td>process server ps1: CPU use 97% is over 95%</td>`,
+		`<td><span class="badge sev-warning">warning</span></td><td>process-server-cache</td>`)
+	mustContain(t, "cleared alerts", cleared, "None.")
+	a = c.get("/")
+	mustContain(t, "dashboard alerts", a.Body, `<a href="`+v+`/alerts" class="crit">4</a> <small>(2 critical)</small>`)
+	a = c.get(v + "/items/web01")
+	mustContain(t, "item alerts", a.Body, "<h2>Open alerts</h2>", "rpo-exceeded", "agent-heartbeat-lost")
+	mustNotContain(t, "item alerts", a.Body, "process-server-cpu")
 }

@@ -34,6 +34,8 @@ type testEnv struct {
 	point func(t *testing.T, vaultID, machine, consistency string, at time.Time) string
 	// report sends a heartbeat of the vault's configuration server (registered by protect).
 	report func(t *testing.T, vaultID string, hb vault.Heartbeat)
+	// evaluate runs the vault's alert evaluation now.
+	evaluate func(t *testing.T)
 	// clock is the vault's and the portal's clock.
 	clock *clock.Fake
 	// checkKey checks that key is a valid registration key of the vault.

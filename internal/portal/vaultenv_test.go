@@ -192,6 +192,11 @@ func newEnv(t *testing.T) *testEnv {
 			return pt.ID
 		},
 		report: report,
+		evaluate: func(t *testing.T) {
+			if err := svc.EvaluateAlerts(ctx); err != nil {
+				t.Fatal(err)
+			}
+		},
 		clock:  clk,
 		checkKey: func(t *testing.T, vid, text string) {
 			k, err := regkey.Parse(strings.TrimSpace(text))
