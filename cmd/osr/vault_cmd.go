@@ -147,7 +147,7 @@ func (a *app) vaultCommand() *cobra.Command {
 	target.Flags().StringVar(&t.ResourceGroup, "resource-group", "", "azure: resource group of the failed-over machines")
 	target.Flags().StringVar(&t.Network, "network", "", "target network failed-over machines attach to")
 
-	cmd.AddCommand(create, list, show, del, regkey, target, a.vaultServeCommand())
+	cmd.AddCommand(create, list, show, del, regkey, target, a.vaultConfigServerCommand(f), a.vaultServeCommand())
 	return cmd
 }
 
@@ -162,4 +162,47 @@ func readSecretFile(path string) (string, error) {
 		s = s[:len(s)-1]
 	}
 	return s, nil
+}
+
+func (a *app) vaultConfigServerCommand(f *apiFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "config-server", Short: "Configuration servers registered with a vault"}
+	cmd.PersistentFlags().StringVar(&f.vault, "vault", "", "vault name (default $OSR_VAULT, or the only vault)")
+	list := &cobra.Command{
+		Use: "list", Short: "List registered configuration servers", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, v, err := a.clientVault(cmd, f)
+			if err != nil {
+				return err
+			}
+			css, err := c.ListConfigServers(cmd.Context(), v)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return a.printJSON(css)
+			}
+			a.table("NAME\tID\tHOSTNAME\tSTATUS\tLAST HEARTBEAT\tPROCESS SERVERS\tAGENTS", func(w io.Writer) {
+				for _, cs := range css {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", cs.Name, cs.ID, orDash(cs.Hostname), cs.Status, fmtTime(cs.LastHeartbeat), len(cs.Heartbeat.ProcessServers), len(cs.Heartbeat.Agents))
+				}
+			})
+			return nil
+		},
+	}
+	remove := &cobra.Command{
+		Use: "remove NAME", Short: "Unregister a configuration server (refused while it drives protected items)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, v, err := a.clientVault(cmd, f)
+			if err != nil {
+				return err
+			}
+			if err := c.RemoveConfigServer(cmd.Context(), v, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "configuration server %s removed\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(list, remove)
+	return cmd
 }

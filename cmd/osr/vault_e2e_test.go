@@ -114,6 +114,10 @@ func TestVaultCLI(t *testing.T) {
 			t.Fatalf("audit lacks %s:\n%s", action, out)
 		}
 	}
+	if out := c.ok("vault", "config-server", "list"); !strings.HasPrefix(out, "NAME") {
+		t.Fatalf("config-server list: %q", out)
+	}
+	fail("configuration server cs9 does not exist", "vault", "config-server", "remove", "cs9")
 	c.ok("alerts", "list")
 	c.ok("events", "list", "--vault", "lab")
 	c.ok("recovery-points", "list", "web01")

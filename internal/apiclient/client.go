@@ -121,6 +121,9 @@ func (c *Client) CreateRegistrationKey(ctx context.Context, name string) (out *v
 func (c *Client) ListConfigServers(ctx context.Context, v string) (out []vault.ConfigServer, err error) {
 	return out, c.Do(ctx, "GET", "/vaults/"+esc(v)+"/config-servers", nil, &out)
 }
+func (c *Client) RemoveConfigServer(ctx context.Context, v, name string) error {
+	return c.Do(ctx, "DELETE", "/vaults/"+esc(v)+"/config-servers/"+esc(name), nil, nil)
+}
 func (c *Client) ListMachines(ctx context.Context, v string) (out []vault.Machine, err error) {
 	return out, c.Do(ctx, "GET", "/vaults/"+esc(v)+"/machines", nil, &out)
 }
