@@ -197,7 +197,7 @@ func newEnv(t *testing.T) *testEnv {
 				t.Fatal(err)
 			}
 		},
-		clock:  clk,
+		clock: clk,
 		checkKey: func(t *testing.T, vid, text string) {
 			k, err := regkey.Parse(strings.TrimSpace(text))
 			if err != nil {
