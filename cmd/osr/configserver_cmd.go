@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -76,12 +77,13 @@ DATA-DIR/passphrase, readable by root only (osr config-server passphrase shows i
 
 func (a *app) configServerServeCommand() *cobra.Command {
 	var dataDir string
+	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the configuration server: its HTTPS API, the admin socket, heartbeats to the vault",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			srv, err := configserver.New(configserver.Config{DataDir: dataDir, Clock: a.clock, Logger: a.logger})
+			srv, err := configserver.New(configserver.Config{DataDir: dataDir, Clock: a.clock, Logger: a.logger, VaultInterval: interval})
 			if err != nil {
 				return err
 			}
@@ -89,6 +91,8 @@ func (a *app) configServerServeCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", configserver.DefaultDataDir, "data directory written by install")
+	cmd.Flags().DurationVar(&interval, "vault-interval", configserver.HeartbeatInterval, "period of heartbeats to the vault")
+	_ = cmd.Flags().MarkHidden("vault-interval") // for tests; the vault expects 30 s
 	return cmd
 }
 

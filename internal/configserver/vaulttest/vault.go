@@ -21,6 +21,7 @@ type Vault struct {
 	Svc   *vault.Service
 	URL   string
 	Clock *clock.Fake
+	Dir   string // database, master key and storage
 }
 
 // StartVault starts the vault service in this process; it stops at the end of the test.
@@ -31,7 +32,7 @@ func StartVault(t testing.TB) *Vault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &Vault{URL: "https://" + ln.Addr().String(), Clock: clock.NewFake(time.Now().UTC().Truncate(time.Second))}
+	v := &Vault{URL: "https://" + ln.Addr().String(), Clock: clock.NewFake(time.Now().UTC().Truncate(time.Second)), Dir: dir}
 	v.Svc, err = vault.New(vault.Config{DB: filepath.Join(dir, "vault.db"), MasterKeyFile: filepath.Join(dir, "master.key"),
 		URLs: []string{v.URL}, Hosts: []string{"127.0.0.1"}, StoreOptions: store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}}},
 		vault.Deps{Clock: v.Clock})
