@@ -139,6 +139,18 @@ func (r *running) has(kind string) *Event {
 	return nil
 }
 
+// last returns the newest event of a kind.
+func (r *running) last(kind string) *Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.events) - 1; i >= 0; i-- {
+		if r.events[i].Kind == kind {
+			return &r.events[i]
+		}
+	}
+	return nil
+}
+
 func TestAgentInitialIncrementalAndRestart(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "sda.img")

@@ -17,6 +17,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/processserver"
 	"github.com/opensiterecovery/osr/internal/storage/file"
 	"github.com/opensiterecovery/osr/internal/store"
+	"golang.org/x/sys/unix"
 )
 
 // realPS is the real process server in-process on 127.0.0.1 with a file:// store, and the
@@ -316,5 +317,68 @@ func TestPSResyncAfterUncleanStop(t *testing.T) {
 	want, _ := os.ReadFile(img)
 	if got := ps.export(t, seq, "sda"); !bytes.Equal(got, want) {
 		t.Fatal("export after the resync differs")
+	}
+}
+
+// Two disks in one point; blocks rewritten with zeros and a punched hole reach the replica as
+// Zero ranges, and both exports stay exact.
+func TestPSTwoDisksAndZeros(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "sda.img"), filepath.Join(dir, "sdb.img")
+	testImage(t, a, 8<<20, 21)
+	testImage(t, b, 6<<20+8192, 22)
+	ps := startPS(t, dir)
+	cfg := ps.config(t, Disk{Name: "sda", Path: a}, Disk{Name: "sdb", Path: b})
+	r := startAgent(t, cfg, Options{})
+	waitFor(t, "initial replication", 60*time.Second, func() bool { return r.a.initialDone() })
+	// Zeros written over data on sda, a hole punched into sdb's data.
+	f, _ := os.OpenFile(a, os.O_RDWR, 0)
+	zeroRun := func() int64 {
+		want, _ := os.ReadFile(a)
+		for blk := int64(0); blk < 8<<20/4096; blk++ {
+			if !bytes.Equal(want[blk*4096:(blk+1)*4096], make([]byte, 4096)) {
+				f.WriteAt(make([]byte, 3*4096), blk*4096)
+				return blk
+			}
+		}
+		return -1
+	}
+	if zeroRun() < 0 {
+		t.Fatal("no data on sda")
+	}
+	f.Close()
+	g, _ := os.OpenFile(b, os.O_RDWR, 0)
+	wantB, _ := os.ReadFile(b)
+	var punched int64 = -1
+	for off := int64(0); off < int64(len(wantB)); off += 1 << 20 {
+		if wantB[off+4096] != 0 {
+			punched = off
+			break
+		}
+	}
+	if punched < 0 {
+		t.Fatal("no data on sdb")
+	}
+	if err := unix.Fallocate(int(g.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, punched, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	c0 := r.a.Status().CommittedSeq
+	r.a.Trigger()
+	waitFor(t, "the next point", 60*time.Second, func() bool { return r.a.Status().CommittedSeq > c0 })
+	sent := r.last("point-sent")
+	if sent.Attrs["blocks"] != "0" || sent.Attrs["zeroed"] == "0" {
+		t.Fatalf("point with zeros: %+v", sent)
+	}
+	seq := r.a.Status().CommittedSeq
+	pts := ps.points(t)
+	if len(pts[seq].Disks) != 2 {
+		t.Fatalf("point %d has disks %+v", seq, pts[seq].Disks)
+	}
+	for _, d := range []struct{ name, path string }{{"sda", a}, {"sdb", b}} {
+		want, _ := os.ReadFile(d.path)
+		if got := ps.export(t, seq, d.name); !bytes.Equal(got, want) {
+			t.Fatalf("export of %s differs", d.name)
+		}
 	}
 }
