@@ -271,6 +271,21 @@ func TestBrowser(t *testing.T) {
 	click("jobs", chromedp.Click(css(`nav.vault a[href$="/jobs"]`)))
 	expect("#jobs", "enable-replication", "web01", "running", "create-vault", "succeeded")
 	do("jobs", shot("jobs"))
+	// The process server runs hot: the servers page says so, the vault raises alerts.
+	hot := initialReport(e.clock.Now(), "web01", 60)
+	hot.ProcessServers[0].CPUPercent, hot.ProcessServers[0].CacheFreePercent = 91, 22
+	e.report(t, vid, hot)
+	e.evaluate(t)
+	click("servers again", chromedp.Click(css(`nav.vault a[href$="/servers"]`)))
+	expect("main", "Critical", "CPU 91 %", "cache free 22 %")
+	do("servers critical", shot("servers-critical"))
+	click("alerts", chromedp.Click(css(`nav.vault a[href$="/alerts"]`)))
+	expect("main", "process-server-cpu", "process server ps1: CPU use 91% is over 80%", "process-server-cache")
+	do("alerts", shot("alerts"))
+	click("events", chromedp.Click(css(`nav.vault a[href$="/events"]`)))
+	expect("main", "web01: enabling → initial-replication", "vault-created")
+	do("events", shot("events"))
+
 	click("dashboard", chromedp.Click(css(`header nav a[href="/"]`)))
 	expect("main", "lab", "Initial replication 1")
 	do("dashboard", shot("dashboard"))
