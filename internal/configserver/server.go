@@ -135,7 +135,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		_ = os.Chmod(sock, 0o600)
 	}
-	apiSrv := &http.Server{Handler: s.APIHandler(), TLSConfig: s.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
+	apiSrv := &http.Server{Handler: s.APIHandler(), TLSConfig: s.TLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: MaxWait + 30*time.Second, IdleTimeout: 2 * time.Minute, // long polls last up to MaxWait
 		ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelDebug)}
 	adminSrv := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
