@@ -35,6 +35,13 @@ type session struct {
 	sinceSync int64
 }
 
+// maxMissedCommits bounds the Committed frames replayed after a Welcome.
+const maxMissedCommits = 64
+
+// IdleTimeout closes a connection on which nothing arrived for this long; the server pings an
+// idle agent every IdleTimeout/4, and agents answer with Pong.
+const IdleTimeout = 2 * time.Minute
+
 // sessionError is sent to the agent as an Error frame before the connection closes.
 type sessionError struct {
 	code string
@@ -145,6 +152,9 @@ func (ss *session) attach(hello wire.Hello) {
 	}
 	m.mu.Unlock()
 	sort.Slice(missed, func(i, j int) bool { return missed[i] < missed[j] })
+	if len(missed) > maxMissedCommits { // an agent that lost its state needs only the newest
+		missed = missed[len(missed)-maxMissedCommits:]
+	}
 	ss.post(w)
 	for _, seq := range missed {
 		ss.post(wire.Committed{Seq: seq, Point: ids[seq], Time: ss.s.clock.Now().UTC()})
@@ -171,14 +181,22 @@ func (ss *session) close() {
 }
 
 func (ss *session) writer() {
+	ping := time.NewTicker(IdleTimeout / 4)
+	defer ping.Stop()
+	var nonce uint64
 	for {
+		var msg wire.Message
 		select {
-		case msg := <-ss.out:
-			if err := ss.wc.Send(msg); err != nil {
-				ss.close()
-				return
-			}
+		case msg = <-ss.out:
+		case <-ping.C:
+			nonce++
+			msg = wire.Ping{Nonce: nonce}
 		case <-ss.closing:
+			return
+		}
+		ss.conn.SetWriteDeadline(time.Now().Add(IdleTimeout))
+		if err := ss.wc.Send(msg); err != nil {
+			ss.close()
 			return
 		}
 	}
@@ -223,6 +241,7 @@ func (ss *session) loop(ctx context.Context) error {
 		if err := ss.s.gate.pass(ctx, ss); err != nil {
 			return err
 		}
+		ss.conn.SetReadDeadline(time.Now().Add(IdleTimeout))
 		f, err := ss.wc.ReadFrame()
 		if err != nil {
 			if errors.Is(err, wire.ErrChecksum) {
