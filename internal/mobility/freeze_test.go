@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,8 +48,8 @@ func ext4Device(t *testing.T, dir string) (dev, mnt string) {
 	return dev, mnt
 }
 
-// A point of a mounted ext4 is taken under a freeze, with the app hooks around it: the replica is
-// a clean filesystem holding the file written before the point.
+// A point of a mounted ext4 is taken under a freeze, with the app hooks around it, through the real
+// process server: the exported point is a clean filesystem holding the file written before it.
 func TestAgentFreezeAndHooks(t *testing.T) {
 	dir := t.TempDir()
 	dev, mnt := ext4Device(t, dir)
@@ -62,12 +63,12 @@ func TestAgentFreezeAndHooks(t *testing.T) {
 	os.WriteFile(pre, []byte("#!/bin/sh\necho \"$1 $2 $3\" >> "+hookLog+"\n"), 0o755)
 	os.WriteFile(post, []byte("#!/bin/sh\necho \"$1 $2 $3\" >> "+hookLog+"\nexit 0\n"), 0o755)
 
-	peer := newTestPeer(t, map[string]int64{"sdb": 64 << 20})
-	cfg := testConfig(t, dir, Disk{Name: "sdb", Path: dev})
+	ps := startPS(t, dir)
+	cfg := ps.config(t, Disk{Name: "sdb", Path: dev})
 	cfg.StateDir = filepath.Join(dir, "state") // not on the frozen filesystem
 	cfg.Hooks.PreFreeze, cfg.Hooks.PostThaw = pre, post
 	cfg.CrashConsistentInterval, cfg.AppConsistentInterval = time.Hour, time.Second // every point is app-consistent
-	r := startAgent(t, cfg, Options{Dial: peer.dial})
+	r := startAgent(t, cfg, Options{})
 	waitFor(t, "initial replication", 20*time.Second, func() bool { return r.a.initialDone() })
 	// The first complete point is app-consistent: hooks ran around one freeze.
 	fz := r.has("freeze")
@@ -80,7 +81,7 @@ func TestAgentFreezeAndHooks(t *testing.T) {
 		t.Fatalf("hook log %q", log)
 	}
 	replica := filepath.Join(dir, "replica.img")
-	if err := os.WriteFile(replica, peer.image("sdb", 64<<20), 0o600); err != nil {
+	if err := os.WriteFile(replica, ps.export(t, r.a.Status().CommittedSeq, "sdb"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("e2fsck", "-fn", replica).CombinedOutput(); err != nil {
@@ -89,6 +90,45 @@ func TestAgentFreezeAndHooks(t *testing.T) {
 	got, err := exec.Command("debugfs", "-R", "cat /data.txt", replica).Output()
 	if err != nil || !bytes.Equal(got, content) {
 		t.Fatalf("file in the replica: %d bytes (want %d), %v", len(got), len(content), err)
+	}
+
+	// Points taken while a writer keeps creating and fsyncing files are clean filesystems too.
+	stop := make(chan struct{})
+	wrote := make(chan int)
+	go func() {
+		n := 0
+		defer func() { wrote <- n }()
+		buf := bytes.Repeat([]byte{'w'}, 40000)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f, err := os.Create(filepath.Join(mnt, "w"+strconv.Itoa(n%50)))
+			if err != nil {
+				return
+			}
+			f.Write(buf[:1000+n%39000])
+			f.Sync()
+			f.Close()
+			n++
+		}
+	}()
+	for range 2 {
+		c0 := r.a.Status().CommittedSeq
+		r.a.Trigger()
+		waitFor(t, "a point under load", 20*time.Second, func() bool { return r.a.Status().CommittedSeq > c0 })
+	}
+	close(stop)
+	if n := <-wrote; n == 0 {
+		t.Fatal("the writer wrote nothing")
+	}
+	if err := os.WriteFile(replica, ps.export(t, r.a.Status().CommittedSeq, "sdb"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("e2fsck", "-fn", replica).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck of a point taken under load: %v\n%s", err, out)
 	}
 
 	// A failing pre-freeze hook makes the point crash-consistent and says so.
