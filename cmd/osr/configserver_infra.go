@@ -13,22 +13,38 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opensiterecovery/osr/internal/apiclient"
 	"github.com/opensiterecovery/osr/internal/configserver"
 )
 
 func (a *app) infrastructureCommand() *cobra.Command {
 	var dataDir string
-	var asJSON bool
+	var asJSON, fromVault bool
+	var api apiFlags
 	cmd := &cobra.Command{
 		Use:   "infrastructure",
 		Short: "Configuration servers and their process servers and agents, with status from heartbeats",
 		Long: `Shows what the running configuration server (osr config-server serve) knows: itself and its
 link with the vault, its process servers and agents, each Connected, Warning, Critical or
 Disconnected. Heartbeats come every 30 s; later than 90 s is a Warning, none for 5 minutes is
-Disconnected; process servers are also rated by CPU, memory, cache space and upload backlog.`,
+Disconnected; process servers are also rated by CPU, memory, cache space and upload backlog.
+
+With --from-vault it asks the vault service instead (--server, --token-file, --ca-file as for
+the vault commands) and shows every configuration server of the vault from its last heartbeat.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			inf, err := fetchInfrastructure(cmd.Context(), filepath.Join(dataDir, configserver.AdminSocket))
+			var inf *configserver.Infrastructure
+			var err error
+			if fromVault {
+				var cl *apiclient.Client
+				var v string
+				if cl, v, err = a.clientVault(cmd, &api); err != nil {
+					return err
+				}
+				inf, err = vaultInfrastructure(cmd.Context(), cl, v, a.clock)
+			} else {
+				inf, err = fetchInfrastructure(cmd.Context(), filepath.Join(dataDir, configserver.AdminSocket))
+			}
 			if err != nil {
 				return err
 			}
@@ -42,6 +58,11 @@ Disconnected; process servers are also rated by CPU, memory, cache space and upl
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", configserver.DefaultDataDir, "configuration server data directory")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output")
+	cmd.Flags().BoolVar(&fromVault, "from-vault", false, "show every configuration server of a vault, as the vault service knows them")
+	cmd.Flags().StringVar(&api.server, "server", "", "vault service URL (with --from-vault; default $OSR_SERVER)")
+	cmd.Flags().StringVar(&api.tokenFile, "token-file", "", "API token file (with --from-vault; default $OSR_TOKEN_FILE)")
+	cmd.Flags().StringVar(&api.caFile, "ca-file", "", "vault CA certificate (with --from-vault; default $OSR_CA_FILE)")
+	cmd.Flags().StringVar(&api.vault, "vault", "", "vault name (with --from-vault; default $OSR_VAULT, or the only vault)")
 	return cmd
 }
 

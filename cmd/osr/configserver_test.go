@@ -217,6 +217,32 @@ func TestConfigServerCommands(t *testing.T) {
 	}
 
 	time.Sleep(200 * time.Millisecond) // a few heartbeats to the vault since the accounts were added
+
+	// The vault's view of its configuration servers, from their heartbeats.
+	token, err := v.Svc.Bootstrap(context.Background())
+	if err != nil || token == "" {
+		t.Fatalf("bootstrap: %q %v", token, err)
+	}
+	tokenFile, caFile := filepath.Join(tmp, "token"), filepath.Join(tmp, "vault-ca.pem")
+	os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
+	os.WriteFile(caFile, v.Svc.RootCAPEM(), 0o600)
+	var vinf configserver.Infrastructure
+	out = p.ok("infrastructure", "--from-vault", "--server", v.URL, "--token-file", tokenFile, "--ca-file", caFile, "--vault", "lab", "--json")
+	if err := json.Unmarshal([]byte(out), &vinf); err != nil {
+		t.Fatal(err)
+	}
+	if len(vinf.ConfigurationServers) != 1 {
+		t.Fatalf("vault view: %s", out)
+	}
+	vcs := vinf.ConfigurationServers[0]
+	if vcs.Name != "cs1" || vcs.Status != configserver.Connected || len(vcs.ProcessServers) != 2 || len(vcs.Agents) != 1 ||
+		vcs.Agents[0].Machine != "web01" || vcs.Agents[0].Status != configserver.Disconnected || vcs.ProcessServers[0].Agents != 1 {
+		t.Fatalf("vault view: %s", out)
+	}
+	out = p.ok("infrastructure", "--from-vault", "--server", v.URL, "--token-file", tokenFile, "--ca-file", caFile, "--vault", "lab")
+	if !hasRow(out, "web01", "mobility agent", "via cs1", "Disconnected", "never", "no heartbeat yet") {
+		t.Fatalf("vault view table:\n%s", out)
+	}
 	cancel()
 	<-served
 	if !strings.Contains(p.log.String(), "configuration server running") {

@@ -104,3 +104,23 @@ func drainText(h PSHealth, d time.Duration) string {
 	}
 	return fmt.Sprintf("upload backlog drains in %s", d)
 }
+
+// RatePS rates a process server from its last heartbeat and health at c's time (for views built
+// from the vault's copy of the heartbeats).
+func RatePS(c clock.Clock, last time.Time, h PSHealth) (Status, string) { return psStatus(c, last, h) }
+
+// RateAgent rates an agent from its last heartbeat.
+func RateAgent(c clock.Clock, last time.Time) (Status, string) {
+	return agentStatus(c, last, AgentHeartbeat{})
+}
+
+// RateConfigServer rates a configuration server from its last heartbeat to the vault.
+func RateConfigServer(c clock.Clock, last time.Time) (Status, string) {
+	if last.IsZero() {
+		return Disconnected, "no heartbeat to the vault yet"
+	}
+	if age := c.Now().Sub(last); age > VaultLostAfter {
+		return Disconnected, fmt.Sprintf("no heartbeat to the vault for %s", age.Truncate(time.Second))
+	}
+	return Connected, ""
+}
