@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -72,6 +73,7 @@ func TestBrowser(t *testing.T) {
 	// Content-Security-Policy violation, a script error, a failed load).
 	var mu sync.Mutex
 	var foreign, pageErrors []string
+	sessionEnded := false // after it, a refresh answered 401 (with HX-Redirect) is expected
 	if err := chromedp.Listen(ctx, func(ev any) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -81,7 +83,8 @@ func TestBrowser(t *testing.T) {
 				foreign = append(foreign, u)
 			}
 		case *cdplog.EventEntryAdded:
-			if ev.Entry.Level == cdplog.EntryLevelError && !strings.Contains(ev.Entry.Text, "favicon.ico") {
+			expected401 := sessionEnded && strings.Contains(ev.Entry.Text, "status of 401") && strings.HasSuffix(ev.Entry.URL, "/items/table")
+			if ev.Entry.Level == cdplog.EntryLevelError && !expected401 {
 				pageErrors = append(pageErrors, ev.Entry.Text+" ("+ev.Entry.URL+")")
 			}
 		case *runtime.EventExceptionThrown:
@@ -289,6 +292,32 @@ func TestBrowser(t *testing.T) {
 	click("dashboard", chromedp.Click(css(`header nav a[href="/"]`)))
 	expect("main", "lab", "Initial replication 1")
 	do("dashboard", shot("dashboard"))
+
+	// The session ends while the items table refreshes itself: htmx follows HX-Redirect to the
+	// sign-in page, which remembers where the user was.
+	click("items again", chromedp.Navigate(e.url+"/vaults/"+vid+"/items"))
+	mu.Lock()
+	sessionEnded = true
+	mu.Unlock()
+	if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(12 * time.Second)
+	for {
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(loc, "/login?next=") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still at %s after the session ended", loc)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	do("signed out", chromedp.WaitVisible(css("#user")), shot("session-ended"))
+	expect("h1", "Sign in")
 }
 
 func pad(n int) string {
