@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -66,6 +67,13 @@ func TestInstallWritesNothingOnFailure(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 0 {
 		t.Fatalf("left behind: %v", entries)
+	}
+	// One port for both.
+	o = installOpts(t, v, dir, c)
+	o.APIPort = o.Port
+	res, err = Install(context.Background(), o)
+	if r, _ := res.Report.Get("ports"); !errors.Is(err, ErrPrerequisites) || r.Message != fmt.Sprintf("the process server and the configuration server cannot share port %d", o.Port) {
+		t.Fatalf("shared port: %v %+v", err, r)
 	}
 	// An expired key fails locally; the vault is not asked.
 	v.Clock.Set(time.Now().Add(-6 * 24 * time.Hour))

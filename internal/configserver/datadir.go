@@ -80,6 +80,9 @@ func writeDataDir(o InstallOptions, reg *Registration, auth *enroll.Authority, c
 	if err := passphrase.WriteFile(p(PassphraseFile), pass); err != nil {
 		return err
 	}
+	if err := os.MkdirAll(o.CacheDir, 0o700); err != nil {
+		return fmt.Errorf("create the cache directory: %w", err)
+	}
 	// The default process server, enrolled directly (it shares this host and its trust).
 	psDir := p(ProcessServerDir)
 	if err := os.Mkdir(psDir, 0o700); err != nil {

@@ -125,6 +125,11 @@ func Install(ctx context.Context, o InstallOptions) (*InstallResult, error) {
 	checks = append(checks,
 		prereq.Port(env, "process server", host, o.Port, true),
 		prereq.Port(env, "configuration server", "", o.APIPort, false))
+	if o.Port == o.APIPort {
+		checks = append(checks, prereq.Static("ports", prereq.Result{Status: prereq.Fail,
+			Message: fmt.Sprintf("the process server and the configuration server cannot share port %d", o.Port),
+			Fix:     "keep --port 9443 and --api-port 443 (the defaults)"}))
+	}
 	if proxyErr != nil {
 		checks = append(checks, prereq.Static("internet settings", prereq.Result{Status: prereq.Fail, Message: proxyErr.Error(), Fix: "give --proxy http://HOST:PORT, or no --proxy for a direct connection"}))
 	} else if key != nil {
