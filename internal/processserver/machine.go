@@ -124,6 +124,20 @@ func (m *machine) known(seq uint64) bool {
 	return false
 }
 
+// pipelineMin is how much of a point must have arrived before its upload starts while it still
+// arrives. Smaller points upload once durable, so that a slowly trickling point does not hold an
+// upload worker.
+const pipelineMin = 32 << 20
+
+// headReady reports whether the first queued point can start uploading. Caller holds m.mu.
+func (m *machine) headReady() bool {
+	if len(m.queue) == 0 {
+		return false
+	}
+	q := m.queue[0]
+	return q.durable.Load() || q.size.Load() >= pipelineMin
+}
+
 // enqueue adds a point. Caller holds m.mu.
 func (m *machine) enqueue(q *qpoint) {
 	m.queue = append(m.queue, q)
@@ -158,7 +172,7 @@ func (m *machine) uploader(ctx context.Context) {
 	backoff := time.Second
 	for {
 		m.mu.Lock()
-		for len(m.queue) == 0 && ctx.Err() == nil {
+		for !m.headReady() && ctx.Err() == nil {
 			m.changed.Wait()
 		}
 		if ctx.Err() != nil {

@@ -351,7 +351,11 @@ func (ss *session) appendFrame(f wire.Frame) error {
 		return &sessionError{wire.ErrCodeInternal, err}
 	}
 	n := int64(len(f.Raw))
-	q.size.Add(n)
+	if after := q.size.Add(n); after >= pipelineMin && after-n < pipelineMin {
+		ss.m.mu.Lock()
+		ss.m.changed.Broadcast() // the uploader may start on it now
+		ss.m.mu.Unlock()
+	}
 	ss.s.cache.used.Add(n)
 	ss.m.bytesIn.Add(n)
 	ss.s.met.received.Add(float64(n))
