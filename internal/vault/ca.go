@@ -65,7 +65,15 @@ func (s *Service) loadAuthority(ctx context.Context) (*authority, error) {
 		if n > 0 {
 			return nil
 		}
-		for _, name := range []string{"root_ca_cert", "root_ca_key", "signing_key_id", "signing_key"} {
+		// The first row decides: a replica that loses the race on root_ca_cert inserts nothing.
+		res, err := tx.Exec(ctx, `INSERT INTO secrets (name, value, created) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`, "root_ca_cert", cand["root_ca_cert"], ns(now))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		for _, name := range []string{"root_ca_key", "signing_key_id", "signing_key"} {
 			if _, err := tx.Exec(ctx, `INSERT INTO secrets (name, value, created) VALUES (?, ?, ?)`, name, cand[name], ns(now)); err != nil {
 				return err
 			}

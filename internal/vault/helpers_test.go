@@ -92,10 +92,9 @@ func newEnv(t testing.TB, eng db.Engine) *env {
 	done := make(chan struct{})
 	go func() { svc.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; svc.Close() })
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(svc.RootCAPEM())
+	roots := poolOf(svc.RootCAPEM())
 	e := &env{t: t, svc: svc, clk: clk, base: "https://" + ln.Addr().String() + APIPrefix, roots: roots, dir: dir, tokens: map[Role]string{}}
-	e.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}, Timeout: 30 * time.Second}
+	e.client = httpsClient(roots)
 	admin, err := svc.Bootstrap(ctx)
 	if err != nil || admin == "" {
 		t.Fatalf("bootstrap: %q %v", admin, err)
@@ -109,6 +108,16 @@ func newEnv(t testing.TB, eng db.Engine) *env {
 		e.tokens[r] = tok.Secret
 	}
 	return e
+}
+
+func poolOf(pemBytes []byte) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AppendCertsFromPEM(pemBytes)
+	return p
+}
+
+func httpsClient(roots *x509.CertPool) *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}, Timeout: 30 * time.Second}
 }
 
 // with returns a copy of e that reports to t (for subtests).

@@ -233,36 +233,61 @@ func SchemaVersion() int {
 	return len(ms)
 }
 
+// migrationLock is the PostgreSQL advisory lock key that serialises migrations of replicas
+// starting at once ("osrmigr" in ASCII).
+const migrationLock = 0x6f73726d69677200
+
+// migrate applies pending migrations one transaction each. Every transaction first takes the
+// migration lock (PostgreSQL: an advisory lock; SQLite: the write lock at BEGIN), then re-reads
+// the version, so that several services starting together apply each migration exactly once.
 func (d *DB) migrate(ctx context.Context) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
 	}
-	if _, err := d.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	var cur int
-	if err := d.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if cur > len(ms) {
-		return fmt.Errorf("database schema version %d is newer than this osr knows (%d): upgrade osr", cur, len(ms))
-	}
-	for _, m := range ms[cur:] {
+	for {
+		done := false
+		var applied string
 		err := d.InTx(ctx, func(tx *Tx) error {
+			if d.Engine == Postgres {
+				if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(migrationLock)); err != nil {
+					return fmt.Errorf("take the migration lock: %w", err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied BIGINT NOT NULL)`); err != nil {
+				return fmt.Errorf("create schema_migrations: %w", err)
+			}
+			var cur int
+			if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+				return fmt.Errorf("read schema version: %w", err)
+			}
+			if cur > len(ms) {
+				return fmt.Errorf("database schema version %d is newer than this osr knows (%d): upgrade osr", cur, len(ms))
+			}
+			if cur == len(ms) {
+				done = true
+				return nil
+			}
+			m := ms[cur]
+			applied = m.name
 			for _, stmt := range splitStatements(m.sql) {
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
-					return fmt.Errorf("%q: %w", firstLine(stmt), err)
+					return fmt.Errorf("apply migration %s: %q: %w", m.name, firstLine(stmt), err)
 				}
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`, m.version, m.name, time.Now().UnixNano())
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
+			if applied != "" && !strings.Contains(err.Error(), applied) {
+				return fmt.Errorf("apply migration %s: %w", applied, err)
+			}
+			return err
+		}
+		if done {
+			return nil
 		}
 	}
-	return nil
 }
 
 // splitStatements splits a migration at semicolons that end a line; comments (--) are dropped.

@@ -89,3 +89,37 @@ func TestRebind(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestConcurrentOpen: services starting together on one empty database apply each migration once.
+func TestConcurrentOpen(t *testing.T) {
+	ctx := context.Background()
+	for eng, dsn := range engines(t) {
+		t.Run(string(eng), func(t *testing.T) {
+			errs := make(chan error, 4)
+			for range 4 {
+				go func() {
+					d, err := Open(ctx, dsn)
+					if err == nil {
+						d.Close()
+					}
+					errs <- err
+				}()
+			}
+			for range 4 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			d, err := Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			var n, v int
+			d.QueryRow(ctx, `SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &v)
+			if n != SchemaVersion() || v != SchemaVersion() {
+				t.Fatalf("%d migration rows, version %d", n, v)
+			}
+		})
+	}
+}

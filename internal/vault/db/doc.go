@@ -7,6 +7,8 @@
 // callers write as ? and Rebind turns into $1, $2, ... for PostgreSQL.
 //
 // Migrations are versioned (NNN_name.sql), forward-only, applied in order inside one transaction
-// each, and recorded in the table schema_migrations. A database whose recorded version is newer
-// than this binary knows is refused.
+// each, and recorded in the table schema_migrations. Each transaction takes a migration lock
+// first (a PostgreSQL advisory lock; SQLite's write lock), so that replicas starting together apply
+// each migration once. A database whose recorded version is newer than this binary knows is
+// refused.
 package db
