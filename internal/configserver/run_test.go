@@ -12,6 +12,7 @@ import (
 	. "github.com/opensiterecovery/osr/internal/configserver"
 	"github.com/opensiterecovery/osr/internal/configserver/csclient"
 	"github.com/opensiterecovery/osr/internal/configserver/enroll"
+	"github.com/opensiterecovery/osr/internal/processserver"
 )
 
 // TestHolderRun: the holder loop sends heartbeats, receives its configuration and renews its
@@ -86,5 +87,23 @@ func TestHolderRun(t *testing.T) {
 	v := r.srv.Infrastructure().ConfigurationServers[0]
 	if v.Agents[0].Status != Connected {
 		t.Fatalf("agent status %s %s", v.Agents[0].Status, v.Agents[0].Reason)
+	}
+}
+
+// TestProcessServerHealthJSON: a process server's own /health document is a valid heartbeat body.
+func TestProcessServerHealthJSON(t *testing.T) {
+	r := startRig(t)
+	ps, _, err := holder(t, r, r.res.Passphrase, enroll.RoleProcessServer, "ps2", PSInfo{Address: "10.0.0.6:9443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := processserver.Health{Name: "ps2", Status: "ok", CPUPercent: 12, CacheFreePercent: 71, BacklogBytes: 1 << 20, DrainSeconds: -1, ConnectedAgents: 1}
+	if _, err := ps.Heartbeat(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range r.srv.Infrastructure().ConfigurationServers[0].ProcessServers {
+		if p.Name == "ps2" && (p.Status != Critical || p.Reason != "1048576 bytes wait for upload and uploads make no progress") {
+			t.Fatalf("ps2: %s %q", p.Status, p.Reason)
+		}
 	}
 }
