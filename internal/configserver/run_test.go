@@ -101,9 +101,16 @@ func TestProcessServerHealthJSON(t *testing.T) {
 	if _, err := ps.Heartbeat(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}
+	found := false
 	for _, p := range r.srv.Infrastructure().ConfigurationServers[0].ProcessServers {
-		if p.Name == "ps2" && (p.Status != Critical || p.Reason != "1048576 bytes wait for upload and uploads make no progress") {
-			t.Fatalf("ps2: %s %q", p.Status, p.Reason)
+		if p.Name == "ps2" {
+			found = true
+			if p.Status != Critical || p.Reason != "1048576 bytes wait for upload and uploads make no progress" {
+				t.Fatalf("ps2: %s %q", p.Status, p.Reason)
+			}
 		}
+	}
+	if !found {
+		t.Fatal("ps2 is not in the infrastructure")
 	}
 }
