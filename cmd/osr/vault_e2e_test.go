@@ -12,18 +12,19 @@ import (
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/regkey"
+	"github.com/opensiterecovery/osr/internal/vault/db/pgtest"
 )
 
-// TestVaultCLI runs `osr vault serve` and drives it with the CLI, as a user would.
-func TestVaultCLI(t *testing.T) {
-	dir := t.TempDir()
+// startVault runs `osr vault serve` in dir (extra flags appended) and waits until it answers.
+func startVault(t *testing.T, dir string, extra ...string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	srv := exec.Command(osrBin, "vault", "serve", "--data-dir", dir, "--listen", addr)
+	srv := exec.Command(osrBin, append([]string{"vault", "serve", "--data-dir", dir, "--listen", addr}, extra...)...)
 	logf, _ := os.Create(filepath.Join(dir, "serve.log"))
 	srv.Stdout, srv.Stderr = logf, logf
 	if err := srv.Start(); err != nil {
@@ -48,6 +49,13 @@ func TestVaultCLI(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return addr
+}
+
+// TestVaultCLI runs `osr vault serve` and drives it with the CLI, as a user would.
+func TestVaultCLI(t *testing.T) {
+	dir := t.TempDir()
+	addr := startVault(t, dir)
 	if fi, err := os.Stat(filepath.Join(dir, "admin.token")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin token file: %v %v", fi, err)
 	}
@@ -143,4 +151,31 @@ func rowStarts(out string, cells ...string) bool {
 		}
 	}
 	return false
+}
+
+// TestVaultServePostgres: the same binary on a PostgreSQL database.
+func TestVaultServePostgres(t *testing.T) {
+	srv, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	dsn, err := srv.NewDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	startVault(t, dir, "--db", dsn)
+	if _, err := os.Stat(filepath.Join(dir, "vault.db")); err == nil {
+		t.Fatal("a SQLite file was created beside a PostgreSQL database")
+	}
+	c := &cli{t: t, env: append(os.Environ(), "OSR_DATA_DIR="+dir, "OSR_VAULT=", "OSR_SERVER=", "OSR_TOKEN_FILE=", "OSR_CA_FILE=")}
+	c.ok("vault", "create", "lab", "--storage", filepath.Join(dir, "store"))
+	c.ok("policy", "create", "gold")
+	if out := c.ok("policy", "show", "gold"); !strings.Contains(out, "RPO threshold:               15m0s") {
+		t.Fatalf("policy show:\n%s", out)
+	}
+	if out := c.ok("user", "list"); !rowStarts(out, "admin", "owner") {
+		t.Fatalf("user list:\n%s", out)
+	}
 }
