@@ -70,6 +70,9 @@ func (a *Agent) loop(ctx context.Context, s *session) error {
 			continue
 		}
 		kind, at := nextCapture(now, a.lastCapture, a.lastApp, a.cfg.CrashConsistentInterval, a.cfg.AppConsistentInterval)
+		if a.forceAll {
+			at = now // a resync or a verify divergence: the point that repairs the replica comes now
+		}
 		wait := at.Sub(now)
 		if a.cfg.VerifyInterval > 0 {
 			wait = min(wait, a.nextVerify.Sub(now))

@@ -30,8 +30,9 @@ type Changes struct {
 // Guarantee: for each disk, the blocks reported by two consecutive calls of Changes cover every
 // block written between the start of the first call and the start of the second (a superset; a
 // block may be reported although it did not change), or the second call reports a gap. The first
-// call after Start covers everything written since Start. Implementations are safe for
-// concurrent use.
+// call after Start covers everything written since Start (writes while the service was stopped are
+// not the tracker's business: the service compares every block after a start). Implementations
+// are safe for concurrent use.
 type Tracker interface {
 	// Name identifies the tracker in status and logs ("scan", "ebpf").
 	Name() string
