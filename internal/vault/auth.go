@@ -310,6 +310,24 @@ func (s *Service) RevokeToken(ctx context.Context, id string) error {
 	})
 }
 
+// AuthenticateToken returns the user an API token (or a login token, e.g. from a portal session
+// cookie) stands for; errors are *Error with status 401.
+func (s *Service) AuthenticateToken(ctx context.Context, secret string) (Actor, error) {
+	return s.authenticateToken(ctx, secret)
+}
+
+// Can reports whether the actor's role allows a permission by its name (as Route.Permission and
+// docs/api/openapi.yaml's x-osr-permission spell them: read, self, failover, write, owner). Code
+// that calls Service methods directly (the portal) checks it first: the methods themselves do not.
+func (a Actor) Can(permission string) bool {
+	for p := permRead; p <= permOwner; p++ {
+		if (Route{perm: p}).Permission() == permission {
+			return a.Role.allows(p)
+		}
+	}
+	return false
+}
+
 var errUnauthorized = errf(http.StatusUnauthorized, "missing or invalid API token")
 
 // authenticateToken returns the actor that a bearer token stands for.

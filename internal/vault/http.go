@@ -151,7 +151,11 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 func (s *Service) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		start := time.Now()
 		a, err := s.authenticate(ctx, r, rt.perm)
+		defer func() {
+			s.log.DebugContext(ctx, "api request", "method", r.Method, "path", r.URL.Path, "actor", a.Name(), "remote", r.RemoteAddr, "err", err, "duration", time.Since(start))
+		}()
 		if err == nil {
 			a.Remote = r.RemoteAddr
 			ctx = WithActor(ctx, a)

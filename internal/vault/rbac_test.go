@@ -153,3 +153,19 @@ func TestExtraRouteFailoverPermission(t *testing.T) {
 		t.Fatalf("unknown permission: %v", err)
 	}
 }
+
+func TestActorCan(t *testing.T) {
+	for _, tc := range []struct {
+		role Role
+		perm string
+		want bool
+	}{
+		{RoleOwner, "owner", true}, {RoleContributor, "owner", false}, {RoleContributor, "write", true},
+		{RoleOperator, "write", false}, {RoleOperator, "failover", true}, {RoleReader, "failover", false},
+		{RoleReader, "read", true}, {RoleReader, "self", true}, {"", "read", false}, {RoleOwner, "bogus", false},
+	} {
+		if got := (Actor{Role: tc.role}).Can(tc.perm); got != tc.want {
+			t.Errorf("%s can %s: %v, want %v", tc.role, tc.perm, got, tc.want)
+		}
+	}
+}
