@@ -211,3 +211,7 @@ store: {repo: %q, password_file: pw, upload_limit: %d}
 		t.Fatalf("no log of the dropped point:\n%s", ps.stderr)
 	}
 }
+
+func tlsDial(addr string, id *pki.Identity) (*tls.Conn, error) {
+	return tls.Dial("tcp", addr, id.ClientConfig("127.0.0.1", pki.PeerCheck{Roles: []pki.Role{pki.RoleProcessServer}}))
+}
