@@ -13,12 +13,12 @@ import (
 
 // webClient is a browser stand-in for handler tests: a cookie jar, no automatic redirects.
 type webClient struct {
-	t    *testing.T
+	t    testing.TB
 	c    *http.Client
 	base string
 }
 
-func newWebClient(t *testing.T, base string, tlsCfg *tls.Config) *webClient {
+func newWebClient(t testing.TB, base string, tlsCfg *tls.Config) *webClient {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -81,7 +81,7 @@ func (w *webClient) post(path string, form url.Values, hdr ...string) answer {
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // csrf returns the CSRF token of the forms in body.
-func csrf(t *testing.T, body string) string {
+func csrf(t testing.TB, body string) string {
 	t.Helper()
 	m := csrfRE.FindStringSubmatch(body)
 	if m == nil {
@@ -106,7 +106,7 @@ func (w *webClient) login(user, password string) string {
 }
 
 // mustContain fails unless every want is in body.
-func mustContain(t *testing.T, what, body string, want ...string) {
+func mustContain(t testing.TB, what, body string, want ...string) {
 	t.Helper()
 	for _, s := range want {
 		if !strings.Contains(body, s) {
@@ -116,7 +116,7 @@ func mustContain(t *testing.T, what, body string, want ...string) {
 }
 
 // mustNotContain fails if any of bad is in body.
-func mustNotContain(t *testing.T, what, body string, bad ...string) {
+func mustNotContain(t testing.TB, what, body string, bad ...string) {
 	t.Helper()
 	for _, s := range bad {
 		if strings.Contains(body, s) {

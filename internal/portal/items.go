@@ -101,7 +101,7 @@ func (p *Portal) showItems(w http.ResponseWriter, r *http.Request, s *session, v
 		}
 	}
 	vw.Data = d
-	p.render(w, status, "items", "", vw)
+	p.render(w, r, status, "items", "", vw)
 }
 
 // itemsTable is the htmx partial of the items table, refreshed every few seconds.
@@ -116,7 +116,7 @@ func (p *Portal) itemsTable(w http.ResponseWriter, r *http.Request, s *session) 
 		p.fail(w, r, s, err)
 		return
 	}
-	p.render(w, http.StatusOK, "items", "items-table", &view{S: s, Vault: v, Data: itemsView{Rows: rows}})
+	p.render(w, r, http.StatusOK, "items", "items-table", &view{S: s, Vault: v, Data: itemsView{Rows: rows}})
 }
 
 // enableRequest is the API's body to enable replication of a machine.
@@ -154,7 +154,7 @@ func (p *Portal) itemDisableConfirm(w http.ResponseWriter, r *http.Request, s *s
 		p.fail(w, r, s, err)
 		return
 	}
-	p.render(w, http.StatusOK, "disable", "", &view{Title: "Disable replication of " + it.Machine, S: s, Vault: v, Nav: "items", Data: it})
+	p.render(w, r, http.StatusOK, "disable", "", &view{Title: "Disable replication of " + it.Machine, S: s, Vault: v, Nav: "items", Data: it})
 }
 
 func (p *Portal) itemDisable(w http.ResponseWriter, r *http.Request, s *session) {
@@ -225,5 +225,5 @@ func (p *Portal) itemShow(w http.ResponseWriter, r *http.Request, s *session) {
 			d.Events = append(d.Events, ev)
 		}
 	}
-	p.render(w, http.StatusOK, "item", "", &view{Title: machine, S: s, Vault: v, Nav: "items", Data: d})
+	p.render(w, r, http.StatusOK, "item", "", &view{Title: machine, S: s, Vault: v, Nav: "items", Data: d})
 }

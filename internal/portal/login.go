@@ -34,7 +34,7 @@ func (p *Portal) showLogin(w http.ResponseWriter, r *http.Request, status int, u
 		tok = randomToken()
 	}
 	setCookie(w, loginCookie, tok, 3600)
-	p.render(w, status, "login", "", &view{Title: "Sign in", Error: msg,
+	p.render(w, r, status, "login", "", &view{Title: "Sign in", Error: msg,
 		Data: loginView{User: user, Next: safeNext(next), Token: tok}})
 }
 

@@ -21,7 +21,7 @@ func (p *Portal) servers(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	slices.SortFunc(css, func(a, b ConfigServer) int { return strings.Compare(a.Name, b.Name) })
 	p.health(css)
-	p.render(w, http.StatusOK, "servers", "", &view{Title: "Servers", S: s, Vault: v, Nav: "servers", Data: css})
+	p.render(w, r, http.StatusOK, "servers", "", &view{Title: "Servers", S: s, Vault: v, Nav: "servers", Data: css})
 }
 
 func (p *Portal) loadJobs(r *http.Request, s *session, vault string) ([]Job, error) {
@@ -53,7 +53,7 @@ func (p *Portal) jobsRender(w http.ResponseWriter, r *http.Request, s *session, 
 		p.fail(w, r, s, err)
 		return
 	}
-	p.render(w, http.StatusOK, "jobs", block, &view{Title: "Jobs", S: s, Vault: v, Nav: "jobs", Data: jobs})
+	p.render(w, r, http.StatusOK, "jobs", block, &view{Title: "Jobs", S: s, Vault: v, Nav: "jobs", Data: jobs})
 }
 
 func (p *Portal) loadJob(r *http.Request, s *session) (*Vault, *Job, error) {
@@ -77,7 +77,7 @@ func (p *Portal) jobShow(w http.ResponseWriter, r *http.Request, s *session) {
 		p.fail(w, r, s, err)
 		return
 	}
-	p.render(w, http.StatusOK, "job", "", &view{Title: "Job " + j.Kind, S: s, Vault: v, Nav: "jobs", Data: j})
+	p.render(w, r, http.StatusOK, "job", "", &view{Title: "Job " + j.Kind, S: s, Vault: v, Nav: "jobs", Data: j})
 }
 
 // jobProgress is the htmx partial of one job's progress.
@@ -87,7 +87,7 @@ func (p *Portal) jobProgress(w http.ResponseWriter, r *http.Request, s *session)
 		p.fail(w, r, s, err)
 		return
 	}
-	p.render(w, http.StatusOK, "job", "job-progress", &view{S: s, Vault: v, Data: j})
+	p.render(w, r, http.StatusOK, "job", "job-progress", &view{S: s, Vault: v, Data: j})
 }
 
 type alertsView struct {
@@ -114,7 +114,7 @@ func (p *Portal) alerts(w http.ResponseWriter, r *http.Request, s *session) {
 			d.Cleared = append(d.Cleared, a)
 		}
 	}
-	p.render(w, http.StatusOK, "alerts", "", &view{Title: "Alerts", S: s, Vault: v, Nav: "alerts", Data: d})
+	p.render(w, r, http.StatusOK, "alerts", "", &view{Title: "Alerts", S: s, Vault: v, Nav: "alerts", Data: d})
 }
 
 func (p *Portal) events(w http.ResponseWriter, r *http.Request, s *session) {
@@ -129,5 +129,5 @@ func (p *Portal) events(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	slices.SortFunc(evs, func(a, b Event) int { return b.Time.Compare(a.Time) })
-	p.render(w, http.StatusOK, "events", "", &view{Title: "Events", S: s, Vault: v, Nav: "events", Data: evs})
+	p.render(w, r, http.StatusOK, "events", "", &view{Title: "Events", S: s, Vault: v, Nav: "events", Data: evs})
 }

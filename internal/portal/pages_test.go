@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"compress/gzip"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -175,6 +177,25 @@ func TestPartials(t *testing.T) {
 			t.Errorf("%s is not a fragment:\n%s", path, a.Body)
 		}
 		mustContain(t, path, a.Body, `hx-trigger="every 5s"`, `hx-swap="outerHTML"`)
+	}
+	// Fragments are compressed for clients that take gzip (they are the repeated traffic); whole
+	// pages, which carry the CSRF token, never are (BREACH).
+	e.protect(t, vid, "web01", e.policy(t, vid, "gold"))
+	for path, want := range map[string]string{"/vaults/" + vid + "/items/table": "gzip", "/vaults/" + vid + "/items": ""} {
+		a := c.get(path, "HX-Request", "true", "Accept-Encoding", "gzip")
+		if got := a.Header.Get("Content-Encoding"); got != want {
+			t.Errorf("%s: Content-Encoding %q, want %q", path, got, want)
+		}
+		if want == "gzip" {
+			zr, err := gzip.NewReader(strings.NewReader(a.Body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(zr)
+			if err != nil || !strings.Contains(string(b), `href="/vaults/`+vid+`/items/web01">web01</a>`) {
+				t.Errorf("%s: gzip body %v\n%s", path, err, b)
+			}
+		}
 	}
 	// An API error in a refresh replaces the fragment with the message.
 	a := c.get("/vaults/v-nosuch/items/table", "HX-Request", "true")

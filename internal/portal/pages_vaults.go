@@ -121,7 +121,7 @@ func (p *Portal) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		sums = append(sums, sum)
 	}
-	p.render(w, http.StatusOK, "dashboard", "", &view{Title: "Dashboard", S: s, Nav: "dashboard", Data: sums})
+	p.render(w, r, http.StatusOK, "dashboard", "", &view{Title: "Dashboard", S: s, Nav: "dashboard", Data: sums})
 }
 
 // vaultForm is the "create vault" form as entered.
@@ -149,7 +149,7 @@ func (p *Portal) showVaults(w http.ResponseWriter, r *http.Request, s *session, 
 	if deleted != "" {
 		v.Notice = "Vault " + deleted + " was deleted."
 	}
-	p.render(w, status, "vaults", "", v)
+	p.render(w, r, status, "vaults", "", v)
 }
 
 // vaultCreateRequest is the API's body for a new vault.
@@ -203,7 +203,7 @@ func (p *Portal) vaultShow(w http.ResponseWriter, r *http.Request, s *session) {
 	if r.URL.Query().Get("prepared") != "" {
 		vw.Notice = "Infrastructure prepared. Next, enable replication of your machines in Replicated items."
 	}
-	p.render(w, http.StatusOK, "vault", "", vw)
+	p.render(w, r, http.StatusOK, "vault", "", vw)
 }
 
 // vaultDeleteConfirm asks before deleting a vault's metadata.
@@ -213,7 +213,7 @@ func (p *Portal) vaultDeleteConfirm(w http.ResponseWriter, r *http.Request, s *s
 		p.fail(w, r, s, err)
 		return
 	}
-	p.render(w, http.StatusOK, "vaultdelete", "", &view{Title: "Delete vault " + v.Name, S: s, Vault: v, Nav: "overview", Data: v})
+	p.render(w, r, http.StatusOK, "vaultdelete", "", &view{Title: "Delete vault " + v.Name, S: s, Vault: v, Nav: "overview", Data: v})
 }
 
 func (p *Portal) vaultDelete(w http.ResponseWriter, r *http.Request, s *session) {
@@ -224,7 +224,7 @@ func (p *Portal) vaultDelete(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	if err := p.send(r, s, http.MethodDelete, vaultPath(v.ID, ""), nil, nil); err != nil {
 		if st := statusOf(err); st != 0 && st != http.StatusUnauthorized {
-			p.render(w, st, "vaultdelete", "", &view{Title: "Delete vault " + v.Name, S: s, Vault: v, Nav: "overview", Error: err.Error(), Data: v})
+			p.render(w, r, st, "vaultdelete", "", &view{Title: "Delete vault " + v.Name, S: s, Vault: v, Nav: "overview", Error: err.Error(), Data: v})
 			return
 		}
 		p.fail(w, r, s, err)

@@ -17,29 +17,33 @@ type testEnv struct {
 	url         string
 	tls         *tls.Config
 	failoverDir string // a directory for the local target provider
-	addUser     func(t *testing.T, name, role, password string)
+	addUser     func(t testing.TB, name, role, password string)
 	// vault creates a vault through the API as an owner and returns its ID.
-	vault func(t *testing.T, name string) string
+	vault func(t testing.TB, name string) string
 	// vaultID returns the ID of the vault named name.
-	vaultID func(t *testing.T, name string) string
+	vaultID func(t testing.TB, name string) string
 	// storage returns a storage URL for a new vault.
-	storage func(t *testing.T, name string) string
+	storage func(t testing.TB, name string) string
 	// register admits configuration server cs1 into the vault with a registration key's text;
 	// cs1 reports machine and db01 in its inventory.
-	register func(t *testing.T, vaultID, key, machine string)
+	register func(t testing.TB, vaultID, key, machine string)
+	// policy creates a policy with the seed's defaults through the API and returns its name.
+	policy func(t testing.TB, vaultID, name string) string
+	// seedItems registers cs1 with machines m0000… and protects n of them with policy.
+	seedItems func(t testing.TB, vaultID, policy string, n int)
 	// protect makes machine a replicated item of the vault with policy, in initial replication
 	// (42.5 %), registering cs1 first if needed.
-	protect func(t *testing.T, vaultID, machine, policy string)
+	protect func(t testing.TB, vaultID, machine, policy string)
 	// point commits a recovery point of machine into the vault's store (consistency app or crash).
-	point func(t *testing.T, vaultID, machine, consistency string, at time.Time) string
+	point func(t testing.TB, vaultID, machine, consistency string, at time.Time) string
 	// report sends a heartbeat of the vault's configuration server (registered by protect).
-	report func(t *testing.T, vaultID string, hb vault.Heartbeat)
+	report func(t testing.TB, vaultID string, hb vault.Heartbeat)
 	// evaluate runs the vault's alert evaluation now.
-	evaluate func(t *testing.T)
+	evaluate func(t testing.TB)
 	// clock is the vault's and the portal's clock.
 	clock *clock.Fake
 	// checkKey checks that key is a valid registration key of the vault.
-	checkKey func(t *testing.T, vaultID, key string)
+	checkKey func(t testing.TB, vaultID, key string)
 }
 
 var roles = []string{"owner", "contributor", "operator", "reader"}

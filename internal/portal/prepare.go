@@ -123,7 +123,7 @@ func (p *Portal) showPrepare(w http.ResponseWriter, r *http.Request, s *session,
 		d.Target.Provider = g.To
 	}
 	vw.Data = d
-	p.render(w, status, "prepare", "", vw)
+	p.render(w, r, status, "prepare", "", vw)
 }
 
 func (p *Portal) prepareGoal(w http.ResponseWriter, r *http.Request, s *session) {

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -31,7 +32,7 @@ import (
 
 // newEnv starts the real vault service (SQLite in a temporary directory) with the portal mounted
 // at / on HTTPS, 127.0.0.1:0, with its own CA, and one user per role (NAME1, password(role)).
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -69,7 +70,7 @@ func newEnv(t *testing.T) *testEnv {
 	if err != nil || admin == "" {
 		t.Fatalf("bootstrap: %q %v", admin, err)
 	}
-	apiDo := func(t *testing.T, method, path string, body any, want int, out any) {
+	apiDo := func(t testing.TB, method, path string, body any, want int, out any) {
 		t.Helper()
 		var rd io.Reader
 		if body != nil {
@@ -96,23 +97,23 @@ func newEnv(t *testing.T) *testEnv {
 	for _, r := range roles {
 		apiDo(t, "POST", "/users", map[string]string{"name": r + "1", "role": r, "password": password(r)}, 201, nil)
 	}
-	storage := func(t *testing.T, name string) string {
+	storage := func(t testing.TB, name string) string {
 		return (&url.URL{Scheme: "file", Path: filepath.Join(dir, "storage-"+name)}).String()
 	}
-	vaultID := func(t *testing.T, name string) string {
+	vaultID := func(t testing.TB, name string) string {
 		var v Vault
 		apiDo(t, "GET", "/vaults/"+name, nil, 200, &v)
 		return v.ID
 	}
 	css := map[string]string{} // vault ID → configuration server ID
-	report := func(t *testing.T, vid string, hb vault.Heartbeat) {
+	report := func(t testing.TB, vid string, hb vault.Heartbeat) {
 		if _, err := svc.ConfigServerHeartbeat(vault.WithActor(ctx, vault.Actor{ConfigServer: css[vid], VaultID: vid}), hb); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// register admits configuration server cs1 with key, as its install does, then sends its
 	// inventory (machine and db01) and a first heartbeat (process server ps1, healthy).
-	register := func(t *testing.T, vid, key, machine string) {
+	register := func(t testing.TB, vid, key, machine string) {
 		ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cs1"}}, ck)
 		if err != nil {
@@ -140,7 +141,7 @@ func newEnv(t *testing.T) *testEnv {
 		failoverDir: t.TempDir(),
 		storage:     storage,
 		vaultID:     vaultID,
-		vault: func(t *testing.T, name string) string {
+		vault: func(t testing.TB, name string) string {
 			var v Vault
 			apiDo(t, "POST", "/vaults", vaultCreateRequest{Name: name, StorageURL: storage(t, name)}, 201, &v)
 			return v.ID
@@ -148,7 +149,33 @@ func newEnv(t *testing.T) *testEnv {
 		// protect registers a configuration server (once per vault) that reports machine in its
 		// inventory, associates policy with it, enables replication and reports initial replication.
 		register: register,
-		protect: func(t *testing.T, vid, machine, policy string) {
+		policy: func(t testing.TB, vid, name string) string {
+			apiDo(t, "POST", "/vaults/"+vid+"/policies", policyRequest{Name: name, RPOThresholdSeconds: 900, RetentionSeconds: 86400, AppConsistentSeconds: 3600}, 201, nil)
+			return name
+		},
+		seedItems: func(t testing.TB, vid, policy string, n int) {
+			var rk struct {
+				Key string `json:"key"`
+			}
+			apiDo(t, "POST", "/vaults/"+vid+"/registration-keys", nil, 201, &rk)
+			register(t, vid, rk.Key, "m0000")
+			inv := vault.Inventory{}
+			for i := range n {
+				inv.Machines = append(inv.Machines, vault.Machine{Name: fmt.Sprintf("m%04d", i), OS: "linux", Source: "agent"})
+			}
+			csCtx := vault.WithActor(ctx, vault.Actor{ConfigServer: css[vid], VaultID: vid})
+			if err := svc.ConfigServerInventory(csCtx, inv); err != nil {
+				t.Fatal(err)
+			}
+			apiDo(t, "POST", "/vaults/"+vid+"/policies/"+policy+"/associations", associateRequest{ConfigServer: "cs1"}, 200, nil)
+			hb := initialReport(clk.Now(), "m0000", -1)
+			for _, m := range inv.Machines {
+				apiDo(t, "POST", "/vaults/"+vid+"/protected-items", enableRequest{Machine: m.Name, Policy: policy}, 201, nil)
+				hb.Items = append(hb.Items, vault.ItemReport{Machine: m.Name, State: "initial-replication", InitialPercent: 50})
+			}
+			report(t, vid, hb)
+		},
+		protect: func(t testing.TB, vid, machine, policy string) {
 			if _, ok := css[vid]; !ok {
 				var rk struct {
 					Key string `json:"key"`
@@ -160,7 +187,7 @@ func newEnv(t *testing.T) *testEnv {
 			apiDo(t, "POST", "/vaults/"+vid+"/protected-items", enableRequest{Machine: machine, Policy: policy}, 201, nil)
 			report(t, vid, initialReport(clk.Now(), machine, 42.5))
 		},
-		point: func(t *testing.T, vid, machine string, consistency string, at time.Time) string {
+		point: func(t testing.TB, vid, machine string, consistency string, at time.Time) string {
 			css := css[vid]
 			ds, err := svc.ConfigServerDesiredState(vault.WithActor(ctx, vault.Actor{ConfigServer: css, VaultID: vid}))
 			if err != nil {
@@ -192,13 +219,13 @@ func newEnv(t *testing.T) *testEnv {
 			return pt.ID
 		},
 		report: report,
-		evaluate: func(t *testing.T) {
+		evaluate: func(t testing.TB) {
 			if err := svc.EvaluateAlerts(ctx); err != nil {
 				t.Fatal(err)
 			}
 		},
 		clock: clk,
-		checkKey: func(t *testing.T, vid, text string) {
+		checkKey: func(t testing.TB, vid, text string) {
 			k, err := regkey.Parse(strings.TrimSpace(text))
 			if err != nil {
 				t.Fatalf("downloaded registration key: %v", err)
