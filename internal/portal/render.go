@@ -95,8 +95,9 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, page
 	h.Set("Cache-Control", "no-store")
 	// Fragments that refresh themselves are compressed: a table of 1,000 items is 400 KiB of
 	// HTML every 5 s. They carry no CSRF token and reflect no input, so compression reveals no
-	// secret (BREACH); whole pages, which carry the token, are sent as they are.
-	if block != "layout" && buf.Len() > 512 && acceptsGzip(r) {
+	// secret (BREACH); whole pages, which carry the token, are sent as they are, and so is a
+	// fragment that would carry it.
+	if block != "layout" && buf.Len() > 512 && acceptsGzip(r) && (v.S == nil || !bytes.Contains(buf.Bytes(), []byte(v.S.CSRF))) {
 		h.Set("Content-Encoding", "gzip")
 		h.Add("Vary", "Accept-Encoding")
 		w.WriteHeader(status)
