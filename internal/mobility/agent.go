@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/clock"
+	"github.com/opensiterecovery/osr/internal/directio"
 	"github.com/opensiterecovery/osr/internal/mobility/state"
 	"github.com/opensiterecovery/osr/internal/mobility/tracker"
 	"github.com/opensiterecovery/osr/internal/wire"
@@ -68,6 +69,7 @@ type Agent struct {
 	lastApp      time.Time
 	nextVerify   time.Time
 	noFreezeLog  bool
+	readBuf      []byte // the comparisons' read buffer (one comparison runs at a time)
 	verifyReq    chan chan verifyReply
 	triggerCh    chan struct{}
 }
@@ -92,7 +94,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Logger.With("machine", cfg.Machine),
 		carry: map[string]*tracker.Bitmap{}, cursor: map[string]int64{},
-		verifyReq: make(chan chan verifyReply), triggerCh: make(chan struct{}, 1)}
+		verifyReq: make(chan chan verifyReply), triggerCh: make(chan struct{}, 1), readBuf: directio.AlignedBuffer(1 << 20)}
 	a.mon = &monitor{log: a.log, now: a.clock.Now, notify: opts.Observe}
 	a.lim = NewLimiter(&cfg.Bandwidth, a.clock)
 	if opts.Dial == nil {

@@ -163,7 +163,7 @@ func (a *Agent) verify(ctx context.Context, s *session, install bool) (VerifyRes
 			}
 		}
 		a.rep.mu.Unlock()
-		n, err := differs(ctx, d, m)
+		n, err := differs(ctx, d, m, a.readBuf)
 		if err != nil {
 			return res, err
 		}
@@ -192,8 +192,9 @@ func (a *Agent) verify(ctx context.Context, s *session, install bool) (VerifyRes
 }
 
 // differs counts the blocks of the source that differ from m.
-func differs(ctx context.Context, d *sourceDisk, m *state.Map) (int64, error) {
+func differs(ctx context.Context, d *sourceDisk, m *state.Map, buf []byte) (int64, error) {
 	st, err := tracker.Compare(ctx, d, tracker.Changes{All: true}, tracker.CompareOptions{
+		Buffer:  buf,
 		Base:    func(i int64) tracker.Fingerprint { return m.Fingerprints[i] },
 		Changed: func(int64, []byte, []tracker.Fingerprint) error { return nil },
 		Zeroed:  func(int64, int64) error { return nil },

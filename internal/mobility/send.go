@@ -146,5 +146,6 @@ func (sd *sender) compareDisk(ctx context.Context, d *sourceDisk, c tracker.Chan
 		Changed: changed,
 		Zeroed:  zeroed,
 		From:    from,
+		Buffer:  sd.a.readBuf,
 	})
 }

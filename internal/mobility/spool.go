@@ -12,7 +12,8 @@ import (
 // in a file in the state directory (when that directory is not on a frozen filesystem).
 type spool struct {
 	limit   int
-	mem     []byte
+	memLen  int      // bytes held in memory
+	mem     [][]byte // one exact allocation per run: no doubling, no copies on growth
 	f       *os.File // nil: no spilling allowed
 	fileLen int64
 	entries []spoolEntry
@@ -46,9 +47,10 @@ func newSpool(limit int, dir string, canSpill bool) (*spool, error) {
 
 func (sp *spool) addBlocks(disk string, first int64, data []byte, fps []tracker.Fingerprint) error {
 	e := spoolEntry{disk: disk, first: first, n: int64(len(fps)), fps: append([]tracker.Fingerprint(nil), fps...)}
-	if len(sp.mem)+len(data) <= sp.limit {
+	if sp.memLen+len(data) <= sp.limit {
 		e.off = int64(len(sp.mem))
-		sp.mem = append(sp.mem, data...)
+		sp.mem = append(sp.mem, append([]byte(nil), data...))
+		sp.memLen += len(data)
 	} else {
 		if sp.f == nil {
 			return errSpoolFull
@@ -68,7 +70,7 @@ func (sp *spool) addZero(disk string, first, n int64) {
 }
 
 // bytes is the block data held.
-func (sp *spool) bytes() int64 { return int64(len(sp.mem)) + sp.fileLen }
+func (sp *spool) bytes() int64 { return int64(sp.memLen) + sp.fileLen }
 
 // replay sends the spooled blocks in the order they were captured.
 func (sp *spool) replay(ctx context.Context, sd *sender) error {
@@ -91,10 +93,13 @@ func (sp *spool) replay(ctx context.Context, sd *sender) error {
 				return fmt.Errorf("spool: %w", err)
 			}
 		} else {
-			data = sp.mem[e.off : e.off+size]
+			data = sp.mem[e.off]
 		}
 		if err := sd.send(ctx, e.disk, e.first, data, e.fps); err != nil {
 			return err
+		}
+		if !e.inFile {
+			sp.mem[e.off] = nil // sent: let it go
 		}
 	}
 	return nil

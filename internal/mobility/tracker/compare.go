@@ -70,6 +70,9 @@ type CompareOptions struct {
 	Progress func(done int64)
 	// From is the first block to compare (to resume); blocks before it are not looked at.
 	From int64
+	// Buffer, if at least ChunkSize bytes and aligned for direct I/O (directio.AlignedBuffer), is
+	// used for the reads instead of a new one.
+	Buffer []byte
 }
 
 // CompareStats count what a comparison did.
@@ -99,7 +102,10 @@ func Compare(ctx context.Context, src Source, c Changes, opts CompareOptions) (C
 	size := src.Size()
 	nblocks := Blocks(size)
 	chunkBlocks := int64(opts.ChunkSize / BlockSize)
-	buf := directio.AlignedBuffer(opts.ChunkSize)
+	buf := opts.Buffer
+	if len(buf) < opts.ChunkSize || !directio.Aligned(buf) {
+		buf = directio.AlignedBuffer(opts.ChunkSize)
+	}
 	fps := make([]Fingerprint, chunkBlocks)
 	from := max(opts.From, 0)
 	done := func(b int64) {
