@@ -12,6 +12,7 @@ func (a *app) vaultCommands() []*cobra.Command {
 		a.jobsCommand(),
 		a.alertsCommand(),
 		a.eventsCommand(),
+		a.webhookCommand(),
 		a.userCommand(),
 		a.tokenCommand(),
 		a.auditCommand(),

@@ -126,6 +126,13 @@ func TestVaultCLI(t *testing.T) {
 		t.Fatalf("config-server list: %q", out)
 	}
 	fail("configuration server cs9 does not exist", "vault", "config-server", "remove", "cs9")
+	if out := c.ok("webhook", "add", "https://hooks.example.net/osr"); !strings.Contains(out, "signing secret") {
+		t.Fatalf("webhook add: %s", out)
+	}
+	if out := c.ok("webhook", "list"); !strings.Contains(out, "https://hooks.example.net/osr") {
+		t.Fatalf("webhook list: %s", out)
+	}
+	fail(`webhook URL "ftp://x" is not an http or https URL`, "webhook", "add", "ftp://x")
 	c.ok("alerts", "list")
 	c.ok("events", "list", "--vault", "lab")
 	c.ok("recovery-points", "list", "web01")

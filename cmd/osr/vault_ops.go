@@ -154,3 +154,66 @@ func (a *app) auditCommand() *cobra.Command {
 	})
 	return cmd
 }
+
+func (a *app) webhookCommand() *cobra.Command {
+	f := &apiFlags{}
+	cmd := &cobra.Command{Use: "webhook", Short: "Receivers of alert changes (signed JSON POSTs)"}
+	f.register(cmd, false)
+	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print JSON")
+	add := &cobra.Command{
+		Use: "add URL", Short: "Add a receiver; prints the signing secret once", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(f)
+			if err != nil {
+				return err
+			}
+			w, err := c.AddWebhook(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return a.printJSON(w)
+			}
+			fmt.Fprintf(a.stdout, "webhook %s added for %s\nsigning secret (X-Osr-Signature: sha256=HMAC-SHA256 of the body), shown once:\n%s\n", w.ID, w.URL, w.Secret)
+			return nil
+		},
+	}
+	list := &cobra.Command{
+		Use: "list", Short: "List receivers", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(f)
+			if err != nil {
+				return err
+			}
+			ws, err := c.ListWebhooks(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return a.printJSON(ws)
+			}
+			a.table("ID\tURL\tCREATED", func(w io.Writer) {
+				for _, h := range ws {
+					fmt.Fprintf(w, "%s\t%s\t%s\n", h.ID, h.URL, fmtTime(&h.Created))
+				}
+			})
+			return nil
+		},
+	}
+	remove := &cobra.Command{
+		Use: "remove ID", Short: "Remove a receiver and its pending deliveries", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(f)
+			if err != nil {
+				return err
+			}
+			if err := c.RemoveWebhook(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "webhook %s removed\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, remove)
+	return cmd
+}

@@ -200,6 +200,18 @@ func (c *Client) ListAudit(ctx context.Context) (out []vault.AuditEntry, err err
 	return out, c.Do(ctx, "GET", "/audit", nil, &out)
 }
 
+// Webhooks.
+
+func (c *Client) ListWebhooks(ctx context.Context) (out []vault.Webhook, err error) {
+	return out, c.Do(ctx, "GET", "/webhooks", nil, &out)
+}
+func (c *Client) AddWebhook(ctx context.Context, url string) (out *vault.Webhook, err error) {
+	return out, c.Do(ctx, "POST", "/webhooks", vault.AddWebhookRequest{URL: url}, &out)
+}
+func (c *Client) RemoveWebhook(ctx context.Context, id string) error {
+	return c.Do(ctx, "DELETE", "/webhooks/"+esc(id), nil, nil)
+}
+
 // Users and tokens.
 
 func (c *Client) ListUsers(ctx context.Context) (out []vault.User, err error) {

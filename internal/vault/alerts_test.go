@@ -33,6 +33,7 @@ func TestAlertsAndWebhooks(t *testing.T) {
 		var mu sync.Mutex
 		var got []WebhookPayload
 		fails := 0
+		var secret []byte
 		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -42,6 +43,9 @@ func TestAlertsAndWebhooks(t *testing.T) {
 				return
 			}
 			b, _ := io.ReadAll(r.Body)
+			if sig := r.Header.Get("X-Osr-Signature"); sig != WebhookSignature(secret, b) {
+				t.Errorf("signature %q does not match the body", sig)
+			}
 			var p WebhookPayload
 			if err := json.Unmarshal(b, &p); err != nil || r.Header.Get("Content-Type") != "application/json" {
 				t.Errorf("payload %s: %v", b, err)
@@ -50,7 +54,19 @@ func TestAlertsAndWebhooks(t *testing.T) {
 		}))
 		defer recv.Close()
 		e.expectError("POST", "/webhooks", own, AddWebhookRequest{URL: "ftp://x"}, 400, `webhook URL "ftp://x" is not an http or https URL`)
-		e.mustDo("POST", "/webhooks", own, AddWebhookRequest{URL: recv.URL + "/hook"}, 201)
+		var wh Webhook
+		e.decodeInto(e.mustDo("POST", "/webhooks", own, AddWebhookRequest{URL: recv.URL + "/hook"}, 201), &wh)
+		if len(wh.Secret) != 64 {
+			t.Fatalf("webhook secret %q", wh.Secret)
+		}
+		mu.Lock()
+		secret = []byte(wh.Secret)
+		mu.Unlock()
+		var whs []Webhook
+		e.decodeInto(e.mustDo("GET", "/webhooks", own, nil, 200), &whs)
+		if len(whs) != 1 || whs[0].Secret != "" {
+			t.Fatalf("webhook list shows the secret: %+v", whs)
+		}
 
 		cs := protectedSetup(t, e)
 		e.mustDo("POST", "/vaults/lab/protected-items", own, EnableRequest{Machine: "web01", Policy: "gold"}, 201)

@@ -3,6 +3,10 @@ package vault
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,11 +21,14 @@ const (
 	webhookBackoff  = 10 * time.Second
 )
 
-// Webhook is a URL that receives alert changes as JSON POSTs.
+// Webhook is a URL that receives alert changes as JSON POSTs. Each POST carries the header
+// X-Osr-Signature: sha256=<hex HMAC-SHA256 of the body under Secret>; Secret is returned only by
+// the request that adds the webhook.
 type Webhook struct {
 	ID      string    `json:"id"`
 	URL     string    `json:"url"`
 	Created time.Time `json:"created"`
+	Secret  string    `json:"secret,omitempty"`
 }
 
 // AddWebhookRequest is the body of POST /webhooks.
@@ -42,9 +49,11 @@ func (s *Service) AddWebhook(ctx context.Context, req AddWebhookRequest) (*Webho
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, badRequest("webhook URL %q is not an http or https URL", req.URL)
 	}
-	w := &Webhook{ID: newID("wh-"), URL: req.URL, Created: s.clock.Now().UTC()}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	w := &Webhook{ID: newID("wh-"), URL: req.URL, Created: s.clock.Now().UTC(), Secret: hex.EncodeToString(raw)}
 	err = s.db.InTx(ctx, func(tx *dbTx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO webhooks (id, url, created) VALUES (?, ?, ?)`, w.ID, w.URL, ns(w.Created)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO webhooks (id, url, created, secret) VALUES (?, ?, ?, ?)`, w.ID, w.URL, ns(w.Created), s.box.seal("webhook:"+w.ID, []byte(w.Secret))); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, "webhook.add", w.ID, w.URL)
@@ -105,18 +114,18 @@ func (s *Service) queueWebhooks(ctx context.Context, tx *dbTx, kind string, a Al
 // were delivered.
 func (s *Service) DeliverWebhooks(ctx context.Context) (int, error) {
 	now := s.clock.Now()
-	rows, err := s.db.Query(ctx, `SELECT d.id, w.url, d.payload, d.attempts FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.delivered = 0 AND d.attempts < ? AND d.next_attempt <= ? ORDER BY d.created, d.id LIMIT 100`, webhookAttempts, ns(now))
+	rows, err := s.db.Query(ctx, `SELECT d.id, w.id, w.url, w.secret, d.payload, d.attempts FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.delivered = 0 AND d.attempts < ? AND d.next_attempt <= ? ORDER BY d.created, d.id LIMIT 100`, webhookAttempts, ns(now))
 	if err != nil {
 		return 0, err
 	}
 	type due struct {
-		id, url, payload string
-		attempts         int
+		id, hook, url, secret, payload string
+		attempts                       int
 	}
 	var list []due
 	for rows.Next() {
 		var d due
-		if err := rows.Scan(&d.id, &d.url, &d.payload, &d.attempts); err != nil {
+		if err := rows.Scan(&d.id, &d.hook, &d.url, &d.secret, &d.payload, &d.attempts); err != nil {
 			rows.Close()
 			return 0, err
 		}
@@ -125,7 +134,13 @@ func (s *Service) DeliverWebhooks(ctx context.Context) (int, error) {
 	rows.Close()
 	delivered := 0
 	for _, d := range list {
-		err := s.post(ctx, d.url, d.id, d.payload)
+		var key []byte
+		if d.secret != "" {
+			if key, err = s.box.open("webhook:"+d.hook, d.secret); err != nil {
+				return delivered, err
+			}
+		}
+		err := s.post(ctx, d.url, d.id, d.payload, key)
 		if err == nil {
 			delivered++
 			if _, err := s.db.Exec(ctx, `UPDATE webhook_deliveries SET attempts = attempts + 1, delivered = ?, last_error = '' WHERE id = ?`, ns(s.clock.Now()), d.id); err != nil {
@@ -142,7 +157,14 @@ func (s *Service) DeliverWebhooks(ctx context.Context) (int, error) {
 	return delivered, nil
 }
 
-func (s *Service) post(ctx context.Context, url, id, payload string) error {
+// WebhookSignature returns the X-Osr-Signature value of a webhook body under its secret.
+func WebhookSignature(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func (s *Service) post(ctx context.Context, url, id, payload string, secret []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader([]byte(payload)))
@@ -151,6 +173,9 @@ func (s *Service) post(ctx context.Context, url, id, payload string) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Osr-Delivery", id)
+	if secret != nil {
+		req.Header.Set("X-Osr-Signature", WebhookSignature(secret, []byte(payload)))
+	}
 	resp, err := s.hc.Do(req)
 	if err != nil {
 		return err
