@@ -32,7 +32,8 @@ func TestEveryPageEveryRole(t *testing.T) {
 		// mutating controls, shown only to roles that may use them
 		controls map[string]string
 	}{
-		{"/", []string{"Dashboard", `href="` + v + `"`, "Items by state", "RPO health"}, nil},
+		{"/", []string{"Dashboard", `href="` + v + `"`, "Items by state", "RPO health"}, map[string]string{actUsers: `href="/users"`}},
+		{"/audit", []string{"Audit log", "<code>vault.create</code></td><td>lab</td>"}, nil},
 		{"/vaults", []string{"<caption>Vaults</caption>", "lab"}, map[string]string{actVaultCreate: "Create a vault"}},
 		{v, []string{"Vault lab", "Prepare infrastructure", "gold"}, map[string]string{actVaultDelete: `href="` + v + `/delete"`}},
 		{v + "/delete", []string{"Delete vault lab", "Vault storage"}, map[string]string{actVaultDelete: `<button type="submit" class="danger">Delete vault</button>`}},

@@ -46,8 +46,6 @@ type testEnv struct {
 	checkKey func(t testing.TB, vaultID, key string)
 }
 
-var roles = []string{"owner", "contributor", "operator", "reader"}
-
 // password is the password of the test user of role.
 func password(role string) string { return role + "-password-1" }
 

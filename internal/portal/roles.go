@@ -13,13 +13,14 @@ const (
 	actReplEnable   = "replication.enable"
 	actReplDisable  = "replication.disable"
 	actFailover     = "failover"
+	actUsers        = "users" // list, add and remove users
 )
 
 // roleActions lists what each role may do: owner everything, contributor everything but user
-// management (which the portal does not offer), operator failover only, reader nothing.
+// management, operator failover only, reader nothing (all roles read, the audit log included).
 var roleActions = map[string]map[string]bool{
 	"owner": {actVaultCreate: true, actVaultDelete: true, actRegKey: true, actTargetSet: true,
-		actPolicyCreate: true, actPolicyAssoc: true, actReplEnable: true, actReplDisable: true, actFailover: true},
+		actPolicyCreate: true, actPolicyAssoc: true, actReplEnable: true, actReplDisable: true, actFailover: true, actUsers: true},
 	"contributor": {actVaultCreate: true, actVaultDelete: true, actRegKey: true, actTargetSet: true,
 		actPolicyCreate: true, actPolicyAssoc: true, actReplEnable: true, actReplDisable: true, actFailover: true},
 	"operator": {actFailover: true},

@@ -23,6 +23,10 @@ func (p *Portal) routes() *http.ServeMux {
 	m.Handle("POST /logout", p.authed(p.logoutPost))
 
 	m.Handle("GET /{$}", p.authed(p.dashboard))
+	m.Handle("GET /users", p.authed(p.users))
+	m.Handle("POST /users", p.authed(p.userAdd))
+	m.Handle("POST /users/{user}/remove", p.authed(p.userRemove))
+	m.Handle("GET /audit", p.authed(p.audit))
 	m.Handle("GET /vaults", p.authed(p.vaultList))
 	m.Handle("POST /vaults", p.authed(p.vaultCreate))
 	m.Handle("GET /vaults/{v}", p.authed(p.vaultShow))
