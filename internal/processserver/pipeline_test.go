@@ -2,7 +2,9 @@ package processserver
 
 import (
 	"bytes"
+	"context"
 	"testing"
+	"time"
 
 	"github.com/opensiterecovery/osr/internal/pki"
 	"github.com/opensiterecovery/osr/internal/wire"
@@ -41,5 +43,41 @@ func TestLargePointUploadsWhileArriving(t *testing.T) {
 	cm := c.expect(wire.TypeCommitted).(*wire.Committed)
 	if !bytes.Equal(exportDisk(t, e.repo, cm.Point, "sda"), sda.data) {
 		t.Fatal("point differs")
+	}
+}
+
+// EndPoint's capture_time, when set, is the store point's time; otherwise BeginPoint's time is.
+func TestCaptureTime(t *testing.T) {
+	e := newEnv(t, 0, nil)
+	e.start()
+	c, err := e.dial(e.identity(pki.RoleAgent, "web01"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	disks := []wire.Disk{{Name: "sda", Size: 1 << 20}}
+	if err := c.hello(wire.Hello{Machine: "web01", Disks: disks}); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		seq     uint64
+		capture time.Time
+		want    time.Time
+	}{
+		{1, time.Time{}, began},
+		{2, began.Add(1500 * time.Millisecond), began.Add(1500 * time.Millisecond)},
+	} {
+		c.wc.Queue(wire.BeginPoint{Seq: tc.seq, Base: tc.seq - 1, Kind: wire.KindCrash, Time: began, Disks: disks})
+		c.wc.Queue(wire.Zero{Seq: tc.seq, Disk: "sda", First: 0, Count: 1})
+		c.wc.Send(wire.EndPoint{Seq: tc.seq, Zeroed: 1, CaptureTime: tc.capture})
+		c.expect(wire.TypeDurable)
+		cm := c.expect(wire.TypeCommitted).(*wire.Committed)
+		pt, err := e.repo.LoadPoint(context.Background(), cm.Point)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pt.Time.Equal(tc.want) {
+			t.Errorf("seq %d: point time %v, want %v", tc.seq, pt.Time, tc.want)
+		}
 	}
 }

@@ -43,7 +43,9 @@ func (s *Server) uploadPoint(ctx context.Context, m *machine, q *qpoint) (*store
 		if !ok {
 			return nil, fmt.Errorf("%w: base seq %d of seq %d is not committed", errBadPoint, bp.Base, bp.Seq)
 		}
-		if parent, err = s.repo.LoadPoint(ctx, id); err != nil {
+		if parent, err = s.repo.LoadPoint(ctx, id); errors.Is(err, store.ErrNoPoint) {
+			return nil, fmt.Errorf("%w: the store point %s of base seq %d is gone: %w", errBadPoint, id, bp.Base, err)
+		} else if err != nil {
 			return nil, fmt.Errorf("load parent point %s: %w", id, err)
 		}
 	}
@@ -95,7 +97,11 @@ func (s *Server) uploadPoint(ctx context.Context, m *machine, q *qpoint) (*store
 	if !q.durable.Load() {
 		return nil, fmt.Errorf("point %d was dropped before it was durable", q.seq)
 	}
-	meta := store.CommitMeta{Time: bp.Time, Labels: map[string]string{SeqLabel: strconv.FormatUint(bp.Seq, 10)}}
+	capture := bp.Time
+	if !pc.end.CaptureTime.IsZero() {
+		capture = pc.end.CaptureTime
+	}
+	meta := store.CommitMeta{Time: capture, Labels: map[string]string{SeqLabel: strconv.FormatUint(bp.Seq, 10)}}
 	switch bp.Kind {
 	case wire.KindPartial:
 		meta.Partial, meta.Consistency = true, store.NoConsistency

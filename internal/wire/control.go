@@ -65,6 +65,9 @@ type EndPoint struct {
 	// Initial says, for a partial point, how many bytes of each disk initial replication has copied
 	// so far; the PS stores it as the label osr.initial.<disk>.
 	Initial map[string]int64 `json:"initial,omitempty"`
+	// CaptureTime is the point's capture instant when it differs from BeginPoint's time (a point
+	// taken under a freeze: the freeze comes after the point began); zero: BeginPoint's time.
+	CaptureTime time.Time `json:"capture_time,omitzero"`
 }
 
 // Committed tells the agent a point is in the store: PS → agent.

@@ -29,7 +29,7 @@ func allMessages() []Decoder {
 		&BeginPoint{Seq: 5, Base: 4, Kind: KindApp, Time: t0, Disks: []Disk{{"sda", 1 << 30}}},
 		&b,
 		&Zero{Seq: 5, Disk: "sda", First: 10, Count: 1 << 20},
-		&EndPoint{Seq: 5, Blocks: 3, Zeroed: 1 << 20, Initial: map[string]int64{"sda": 1 << 20}},
+		&EndPoint{Seq: 5, Blocks: 3, Zeroed: 1 << 20, Initial: map[string]int64{"sda": 1 << 20}, CaptureTime: t0.Add(time.Second)},
 		&Durable{Seq: 5},
 		&Committed{Seq: 5, Point: "def", Time: t0},
 		&FingerprintsRequest{Disk: "sda", First: 0, Count: 4096},
