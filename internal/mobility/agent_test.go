@@ -344,3 +344,35 @@ func TestAgentDurableThenCut(t *testing.T) {
 	}
 	_ = strings.Contains
 }
+
+// A replica that lost everything (a new process server and vault) gets a new initial replication
+// in partial points.
+func TestAgentReplicaLost(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "sda.img")
+	const size = 16 << 20
+	testImage(t, img, size, 41)
+	peer := newTestPeer(t, map[string]int64{"sda": size})
+	cfg := testConfig(t, dir, Disk{Name: "sda", Path: img})
+	r := startAgent(t, cfg, Options{Dial: peer.dial})
+	waitFor(t, "initial replication", 20*time.Second, func() bool { return r.a.initialDone() })
+	r.stop()
+	empty := newTestPeer(t, map[string]int64{"sda": size})
+	r = startAgent(t, cfg, Options{Dial: empty.dial})
+	waitFor(t, "the resync", 20*time.Second, func() bool { return r.has("resync") != nil })
+	waitFor(t, "the new initial replication", 20*time.Second, func() bool {
+		c := r.last("committed")
+		return r.a.initialDone() && c != nil && c.Attrs["kind"] != "partial"
+	})
+	ev := r.has("resync")
+	if ev == nil || ev.Attrs["reason"] != "the replica map is for seq 4, the process server's newest committed point is seq 0" {
+		t.Fatalf("resync event %+v", ev)
+	}
+	if r.has("initial-progress") == nil {
+		t.Fatal("no partial points after the replica was lost")
+	}
+	want, _ := os.ReadFile(img)
+	if !bytes.Equal(empty.image("sda", size), want) {
+		t.Fatal("new replica differs")
+	}
+}

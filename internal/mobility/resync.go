@@ -94,6 +94,16 @@ func (a *Agent) resync(ctx context.Context, s *session, reason string) error {
 	if err := a.install(fetched); err != nil {
 		return err
 	}
+	if a.psCommitted.Load() == 0 {
+		// The replica holds nothing (a new vault, or its points were deleted): start initial
+		// replication over, in partial points, instead of one point of the whole disks.
+		a.stMu.Lock()
+		a.st.InitialDone, a.st.Initial = false, nil
+		a.stMu.Unlock()
+		clear(a.cursor)
+		a.completeSent = false
+		a.updateInitialPercent()
+	}
 	a.forceAll, a.resyncCount = true, reason
 	clear(a.carry)
 	return nil
