@@ -1,9 +1,11 @@
 package portal
 
 import (
-	"fmt"
 	"strings"
 	"time"
+
+	"github.com/opensiterecovery/osr/internal/clock"
+	"github.com/opensiterecovery/osr/internal/configserver"
 )
 
 // Health values as the API reports them for configuration servers, process servers and agents
@@ -65,66 +67,48 @@ func stateClass(s string) string {
 	return "off"
 }
 
-// Thresholds of process-server health, as docs/control-plane.md sets them for the vault's alerts.
-const (
-	cpuWarn, cpuCrit     = 80.0, 95.0 // percent, CPU and memory
-	cacheWarn, cacheCrit = 30.0, 25.0 // percent of the cache free
-	drainWarn, drainCrit = 30 * 60, 45 * 60
-	heartbeatLost        = 5 * time.Minute
-)
-
 // health fills in the health of each configuration server, and of the process servers and agents
-// of its last heartbeat: Disconnected when the configuration server is, or when a server's last
-// report is older than 5 minutes; else Critical or Warning past the alert thresholds; else
-// Connected.
+// of its last heartbeat, with the rules `osr infrastructure` uses (internal/configserver's Rate
+// functions: late heartbeats are a Warning, none for 5 minutes Disconnected, process servers also
+// rated by CPU, memory, free cache and upload drain time against the vault's alert thresholds),
+// so that the portal and the CLI say the same word. One difference: while the configuration
+// server itself is Disconnected, what it last said about its servers is stale, so they are shown
+// Disconnected too.
 func (p *Portal) health(css []ConfigServer) {
-	now := p.clock.Now()
 	for i := range css {
 		cs := &css[i]
-		up := cs.Status == "connected"
-		cs.Health = healthDisconnected
-		if up {
-			cs.Health = healthConnected
+		var last time.Time
+		if cs.LastHeartbeat != nil {
+			last = *cs.LastHeartbeat
 		}
+		st, _ := configserver.RateConfigServer(p.clock, last)
+		cs.Health = string(st)
+		up := st != configserver.Disconnected
 		for j := range cs.Heartbeat.ProcessServers {
 			ps := &cs.Heartbeat.ProcessServers[j]
-			ps.Health, ps.Reasons = psHealth(now, up, ps)
+			ps.Health, ps.Reasons = psHealth(p.clock, up, ps)
 		}
 		for j := range cs.Heartbeat.Agents {
 			a := &cs.Heartbeat.Agents[j]
-			a.Health = healthConnected
-			if !up || now.Sub(a.LastSeen) > heartbeatLost {
-				a.Health = healthDisconnected
+			a.Health = healthDisconnected
+			if up {
+				st, _ := configserver.RateAgent(p.clock, a.LastSeen)
+				a.Health = string(st)
 			}
 		}
 	}
 }
 
-func psHealth(now time.Time, csUp bool, ps *ProcessServer) (string, []string) {
+func psHealth(c clock.Clock, csUp bool, ps *ProcessServer) (string, []string) {
 	if !csUp {
 		return healthDisconnected, []string{"configuration server disconnected"}
 	}
-	if now.Sub(ps.LastSeen) > heartbeatLost {
-		return healthDisconnected, []string{"heartbeat lost"}
+	st, why := configserver.RatePS(c, ps.LastSeen, configserver.PSHealth{
+		CPUPercent: ps.CPUPercent, MemoryPercent: ps.MemoryPercent, CacheFreePercent: ps.CacheFreePercent,
+		BacklogBytes: ps.UploadBacklogBytes, DrainSeconds: float64(ps.UploadDrainSeconds),
+	})
+	if why == "" {
+		return string(st), nil
 	}
-	var crit, warn []string
-	check := func(bad, worse bool, what string) {
-		switch {
-		case worse:
-			crit = append(crit, what)
-		case bad:
-			warn = append(warn, what)
-		}
-	}
-	check(ps.CPUPercent > cpuWarn, ps.CPUPercent > cpuCrit, fmt.Sprintf("CPU %.0f %%", ps.CPUPercent))
-	check(ps.MemoryPercent > cpuWarn, ps.MemoryPercent > cpuCrit, fmt.Sprintf("memory %.0f %%", ps.MemoryPercent))
-	check(ps.CacheFreePercent < cacheWarn, ps.CacheFreePercent < cacheCrit, fmt.Sprintf("cache free %.0f %%", ps.CacheFreePercent))
-	check(ps.UploadDrainSeconds > drainWarn, ps.UploadDrainSeconds > drainCrit, "upload backlog drains in "+duration(ps.UploadDrainSeconds))
-	switch {
-	case len(crit) > 0:
-		return healthCritical, append(crit, warn...)
-	case len(warn) > 0:
-		return healthWarning, warn
-	}
-	return healthConnected, nil
+	return string(st), []string{why}
 }

@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/vault"
 )
 
 func TestPSHealth(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(now)
 	good := ProcessServer{LastSeen: now, CPUPercent: 10, MemoryPercent: 10, CacheFreePercent: 70, UploadDrainSeconds: 60}
 	for _, tc := range []struct {
 		name    string
@@ -22,20 +24,20 @@ func TestPSHealth(t *testing.T) {
 	}{
 		{"healthy", true, func(*ProcessServer) {}, healthConnected, nil},
 		{"configuration server down", false, func(*ProcessServer) {}, healthDisconnected, []string{"configuration server disconnected"}},
-		{"heartbeat lost", true, func(p *ProcessServer) { p.LastSeen = now.Add(-5*time.Minute - time.Second) }, healthDisconnected, []string{"heartbeat lost"}},
-		{"seen 5 min ago", true, func(p *ProcessServer) { p.LastSeen = now.Add(-5 * time.Minute) }, healthConnected, nil},
+		{"heartbeat lost", true, func(p *ProcessServer) { p.LastSeen = now.Add(-5*time.Minute - time.Second) }, healthDisconnected, []string{"no heartbeat for 5m1s"}},
+		{"heartbeat late", true, func(p *ProcessServer) { p.LastSeen = now.Add(-2 * time.Minute) }, healthWarning, []string{"last heartbeat 2m0s ago"}},
 		{"cpu at 80", true, func(p *ProcessServer) { p.CPUPercent = 80 }, healthConnected, nil},
-		{"cpu over 80", true, func(p *ProcessServer) { p.CPUPercent = 80.5 }, healthWarning, []string{"CPU 80 %"}},
-		{"memory over 95", true, func(p *ProcessServer) { p.MemoryPercent = 96 }, healthCritical, []string{"memory 96 %"}},
-		{"cache under 30", true, func(p *ProcessServer) { p.CacheFreePercent = 29 }, healthWarning, []string{"cache free 29 %"}},
-		{"cache under 25", true, func(p *ProcessServer) { p.CacheFreePercent = 24 }, healthCritical, []string{"cache free 24 %"}},
-		{"drain over 30 min", true, func(p *ProcessServer) { p.UploadDrainSeconds = 31 * 60 }, healthWarning, []string{"upload backlog drains in 31 min"}},
+		{"cpu over 80", true, func(p *ProcessServer) { p.CPUPercent = 80.5 }, healthWarning, []string{"CPU 80%"}},
+		{"memory over 95", true, func(p *ProcessServer) { p.MemoryPercent = 96 }, healthCritical, []string{"memory 96%"}},
+		{"cache under 30", true, func(p *ProcessServer) { p.CacheFreePercent = 29 }, healthWarning, []string{"cache 29% free"}},
+		{"cache under 25", true, func(p *ProcessServer) { p.CacheFreePercent = 24 }, healthCritical, []string{"cache 24% free"}},
+		{"drain over 30 min", true, func(p *ProcessServer) { p.UploadDrainSeconds = 31 * 60 }, healthWarning, []string{"upload backlog drains in 31m0s"}},
 		{"drain over 45 min, cpu warning", true, func(p *ProcessServer) { p.UploadDrainSeconds = 46 * 60; p.CPUPercent = 90 }, healthCritical,
-			[]string{"upload backlog drains in 46 min", "CPU 90 %"}},
+			[]string{"upload backlog drains in 46m0s"}},
 	} {
 		ps := good
 		tc.edit(&ps)
-		got, reasons := psHealth(now, tc.csUp, &ps)
+		got, reasons := psHealth(clk, tc.csUp, &ps)
 		if got != tc.want || !reflectEqual(reasons, tc.reasons) {
 			t.Errorf("%s: %s %q, want %s %q", tc.name, got, reasons, tc.want, tc.reasons)
 		}
@@ -94,7 +96,7 @@ func TestMonitoringPages(t *testing.T) {
 		Items:          []vault.ItemReport{{Machine: "web01", State: "protected", LastPointTime: &at, LastPointID: id}},
 	})
 	a = c.get(v + "/servers")
-	mustContain(t, "servers after", a.Body, `<span class="badge crit">Critical</span><br><small>CPU 97 %, cache free 28 %</small>`,
+	mustContain(t, "servers after", a.Body, `<span class="badge crit">Critical</span><br><small>CPU 97%</small>`,
 		`<td>web01</td><td><span class="badge off">Disconnected</span>`)
 	a = c.get(v + "/items/web01")
 	mustContain(t, "item", a.Body, "Protected", id, `<span class="badge ok">app-consistent</span>`, "sda",

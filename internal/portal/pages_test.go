@@ -293,3 +293,31 @@ func TestDeleteVault(t *testing.T) {
 		t.Errorf("deleted vault's page: %d", a.Status)
 	}
 }
+
+// TestProtectionGoalCarriesOver: the goal chosen on the first step shapes the next ones.
+func TestProtectionGoalCarriesOver(t *testing.T) {
+	e := newEnv(t)
+	c := newWebClient(t, e.url, e.tls)
+	tok := c.login("owner1", password("owner"))
+	vid := e.vault(t, "lab")
+	v := "/vaults/" + vid
+	a := c.post(v+"/prepare/goal", url.Values{"csrf": {tok}, "to": {"azure"}, "machines": {"vmware"}})
+	if a.Status != http.StatusSeeOther || a.Location != v+"/prepare?step=source&to=azure&machines=vmware" {
+		t.Fatalf("goal: %d %q", a.Status, a.Location)
+	}
+	a = c.get(a.Location)
+	mustContain(t, "source", a.Body, "add the vCenter server", `href="`+v+`/prepare?step=target&amp;to=azure&amp;machines=vmware"`)
+	a = c.get(v + "/prepare?step=target&to=azure&machines=vmware")
+	mustContain(t, "target", a.Body, `<option value="azure" selected>`, `<input type="hidden" name="to" value="azure">`)
+	// The API checks the azure settings.
+	a = c.post(v+"/target", url.Values{"csrf": {tok}, "to": {"azure"}, "machines": {"vmware"}, "provider": {"azure"}, "location": {"azure://failover"}})
+	if a.Status != http.StatusBadRequest {
+		t.Fatalf("azure without resource group: %d", a.Status)
+	}
+	mustContain(t, "azure target", a.Body, "resource_group is required for provider azure", `value="azure://failover"`)
+	a = c.post(v+"/target", url.Values{"csrf": {tok}, "to": {"azure"}, "machines": {"vmware"}, "provider": {"azure"}, "location": {"azure://failover"}, "resource_group": {"rg-migration"}})
+	if a.Status != http.StatusSeeOther || a.Location != v+"/prepare?step=policy&done=target&to=azure&machines=vmware" {
+		t.Fatalf("azure target: %d %q\n%s", a.Status, a.Location, a.Body)
+	}
+	mustContain(t, "vault", c.get(v).Body, "azure: <code>azure://failover</code>")
+}
