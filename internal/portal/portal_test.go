@@ -27,6 +27,8 @@ type testEnv struct {
 	// register admits configuration server cs1 into the vault with a registration key's text;
 	// cs1 reports machine and db01 in its inventory.
 	register func(t testing.TB, vaultID, key, machine string)
+	// routes are the vault's API endpoints.
+	routes []vault.Route
 	// policy creates a policy with the seed's defaults through the API and returns its name.
 	policy func(t testing.TB, vaultID, name string) string
 	// seedItems registers cs1 with machines m0000… and protects n of them with policy.

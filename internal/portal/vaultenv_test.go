@@ -149,6 +149,7 @@ func newEnv(t testing.TB) *testEnv {
 		// protect registers a configuration server (once per vault) that reports machine in its
 		// inventory, associates policy with it, enables replication and reports initial replication.
 		register: register,
+		routes:   svc.Routes(),
 		policy: func(t testing.TB, vid, name string) string {
 			apiDo(t, "POST", "/vaults/"+vid+"/policies", policyRequest{Name: name, RPOThresholdSeconds: 900, RetentionSeconds: 86400, AppConsistentSeconds: 3600}, 201, nil)
 			return name
