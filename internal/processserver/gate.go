@@ -32,6 +32,7 @@ type gate struct {
 	reason string // "" when open
 	msg    string
 	open   chan struct{} // closed while the gate is open
+	gen    uint64        // counts closings
 	kick   chan struct{}
 }
 
@@ -81,17 +82,49 @@ func (g *gate) evaluate() {
 		reason, msg = wire.StatusStorageDown, "vault storage unreachable: "+s.lastErrText()
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	was := g.reason
 	g.reason, g.msg = reason, msg
 	switch {
 	case was == "" && reason != "":
 		g.open = make(chan struct{})
+		g.gen++
 		s.log.Warn("stopped reading from agents", "reason", reason, "detail", msg)
 	case was != "" && reason == "":
 		close(g.open)
 		s.log.Info("reading from agents again")
 	}
+	g.mu.Unlock()
+	if was != reason {
+		// Tell every connected agent, also those not reading right now.
+		for _, m := range s.machineList() {
+			m.mu.Lock()
+			ss := m.sess
+			m.mu.Unlock()
+			if ss != nil {
+				g.notify(ss)
+			}
+		}
+	}
+}
+
+// notify sends a session the gate's state unless it already knows it.
+func (g *gate) notify(ss *session) {
+	g.mu.Lock()
+	reason, msg, gen := g.reason, g.msg, g.gen
+	if reason == "" {
+		gen = 0 // open
+	}
+	if ss.gateGen == gen {
+		g.mu.Unlock()
+		return
+	}
+	ss.gateGen = gen
+	g.mu.Unlock()
+	if reason == "" {
+		reason = wire.StatusOK
+	}
+	free, _ := g.s.cache.freePercent()
+	ss.post(wire.Status{Reason: reason, Message: msg, CacheFreePercent: free, BacklogBytes: g.s.backlogBytes()})
 }
 
 // pass returns at once while the gate is open. Otherwise it tells the agent why it waits, waits
@@ -106,8 +139,7 @@ func (g *gate) pass(ctx context.Context, ss *session) error {
 	if reason == "" || g.mayFinish(ss) {
 		return nil
 	}
-	free, _ := g.s.cache.freePercent()
-	ss.post(wire.Status{Reason: reason, Message: msg, CacheFreePercent: free, BacklogBytes: g.s.backlogBytes()})
+	g.notify(ss)
 	for waiting := true; waiting; {
 		select {
 		case <-open:
@@ -120,8 +152,7 @@ func (g *gate) pass(ctx context.Context, ss *session) error {
 			waiting = !g.mayFinish(ss)
 		}
 	}
-	free, _ = g.s.cache.freePercent()
-	ss.post(wire.Status{Reason: wire.StatusOK, CacheFreePercent: free, BacklogBytes: g.s.backlogBytes()})
+	g.notify(ss)
 	return nil
 }
 

@@ -60,8 +60,16 @@ type env struct {
 var fastKDF = crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}
 
 func newEnv(t testing.TB, uploadLimit int64, mod func(*Config)) *env {
+	return newEnvAt(t, "", uploadLimit, mod)
+}
+
+// newEnvAt is newEnv with the vault store in vaultDir ("" for a temporary directory).
+func newEnvAt(t testing.TB, vaultDir string, uploadLimit int64, mod func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), logs: &logBuf{}}
+	if vaultDir == "" {
+		vaultDir = filepath.Join(e.dir, "vault")
+	}
 	e.caDir = filepath.Join(e.dir, "pki")
 	ca, err := pki.InitCA(e.caDir, "", time.Now())
 	if err != nil {
@@ -70,7 +78,7 @@ func newEnv(t testing.TB, uploadLimit int64, mod func(*Config)) *env {
 	e.ca = ca
 	e.psID = e.identity(pki.RoleProcessServer, "ps1", "127.0.0.1")
 	ctx := context.Background()
-	be, err := backends.Open(ctx, filepath.Join(e.dir, "vault"), backends.Options{CreateIfMissing: true, UploadLimit: uploadLimit})
+	be, err := backends.Open(ctx, vaultDir, backends.Options{CreateIfMissing: true, UploadLimit: uploadLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

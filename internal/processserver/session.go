@@ -32,6 +32,7 @@ type session struct {
 
 	open      *qpoint
 	pc        pointCheck
+	gateGen   uint64 // the gate closing this session was told of (0: open); guarded by gate.mu
 	sinceSync int64
 }
 
