@@ -69,7 +69,7 @@ type Agent struct {
 	lastApp      time.Time
 	nextVerify   time.Time
 	noFreezeLog  bool
-	readBuf      []byte // the comparisons' read buffer (one comparison runs at a time)
+	readBuf      []byte // the comparisons' two read buffers (one comparison runs at a time)
 	verifyReq    chan chan verifyReply
 	triggerCh    chan struct{}
 }
@@ -94,7 +94,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Logger.With("machine", cfg.Machine),
 		carry: map[string]*tracker.Bitmap{}, cursor: map[string]int64{},
-		verifyReq: make(chan chan verifyReply), triggerCh: make(chan struct{}, 1), readBuf: directio.AlignedBuffer(1 << 20)}
+		verifyReq: make(chan chan verifyReply), triggerCh: make(chan struct{}, 1), readBuf: directio.AlignedBuffer(2 << 20)}
 	a.mon = &monitor{log: a.log, now: a.clock.Now, notify: opts.Observe}
 	a.lim = NewLimiter(&cfg.Bandwidth, a.clock)
 	if opts.Dial == nil {

@@ -102,9 +102,17 @@ func Compare(ctx context.Context, src Source, c Changes, opts CompareOptions) (C
 	size := src.Size()
 	nblocks := Blocks(size)
 	chunkBlocks := int64(opts.ChunkSize / BlockSize)
-	buf := opts.Buffer
-	if len(buf) < opts.ChunkSize || !directio.Aligned(buf) {
-		buf = directio.AlignedBuffer(opts.ChunkSize)
+	// Two buffers: one is read into while the other is fingerprinted (reads of a device with
+	// O_DIRECT wait for the device, not the CPU).
+	bufs := make(chan []byte, 2)
+	for k := 0; k < 2; k++ {
+		b := opts.Buffer
+		if len(b) >= 2*opts.ChunkSize {
+			b = b[k*opts.ChunkSize : (k+1)*opts.ChunkSize]
+		} else if k == 1 || len(b) < opts.ChunkSize || !directio.Aligned(b) {
+			b = directio.AlignedBuffer(opts.ChunkSize)
+		}
+		bufs <- b[:opts.ChunkSize]
 	}
 	fps := make([]Fingerprint, chunkBlocks)
 	from := max(opts.From, 0)
@@ -133,90 +141,155 @@ func Compare(ctx context.Context, src Source, c Changes, opts CompareOptions) (C
 		}
 		return nil
 	}
-	dataRange := func(lo, hi int64) error { // blocks [lo, hi)
-		for pos := lo; pos < hi; {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			end := min((pos/chunkBlocks+1)*chunkBlocks, hi)
-			first, last := pos, end // the candidate span of this chunk
-			if !c.All {
-				first = c.Dirty.Next(pos)
-				if first < 0 || first >= end {
-					pos = end
-					done(end)
-					continue
+
+	// The producer walks the disk and reads; the consumer (this goroutine) compares, in order.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tasks := make(chan task, 1)
+	go func() {
+		defer close(tasks)
+		send := func(t task) bool {
+			select {
+			case tasks <- t:
+				return true
+			case <-pctx.Done():
+				if t.buf != nil {
+					bufs <- t.buf
 				}
-				last = first + 1
-				for i := first + 1; i < end; i++ {
-					if c.Dirty.Has(i) {
-						last = i + 1
+				return false
+			}
+		}
+		err := src.Ranges(func(off, length int64, data bool) error {
+			lo, hi := off/BlockSize, Blocks(off+length)
+			if !data {
+				// Blocks wholly inside the hole read as zeros; a block shared with data is read.
+				lo, hi = Blocks(off), (off+length)/BlockSize
+				if off+length == size {
+					hi = nblocks
+				}
+			}
+			lo = max(lo, from)
+			if hi <= lo {
+				return nil
+			}
+			from = hi
+			if !data {
+				if !send(task{hole: true, first: lo, last: hi, end: hi}) {
+					return pctx.Err()
+				}
+				return nil
+			}
+			for pos := lo; pos < hi; {
+				if err := pctx.Err(); err != nil {
+					return err
+				}
+				end := min((pos/chunkBlocks+1)*chunkBlocks, hi)
+				first, last := pos, end // the candidate span of this chunk
+				if !c.All {
+					first = c.Dirty.Next(pos)
+					if first < 0 || first >= end {
+						if !send(task{end: end}) {
+							return pctx.Err()
+						}
+						pos = end
+						continue
+					}
+					last = first + 1
+					for i := first + 1; i < end; i++ {
+						if c.Dirty.Has(i) {
+							last = i + 1
+						}
 					}
 				}
+				var buf []byte
+				select {
+				case buf = <-bufs:
+				case <-pctx.Done():
+					return pctx.Err()
+				}
+				n, err := readSpan(src, size, first, last, buf)
+				if !send(task{first: first, last: last, end: end, buf: buf, n: n, err: err}) {
+					return pctx.Err()
+				}
+				pos = end
 			}
-			if err := compareSpan(src, size, first, last, buf, fps, c, opts, &st, zeroRun); err != nil {
-				return err
-			}
-			pos = end
-			done(end)
-		}
-		return nil
-	}
-	err := src.Ranges(func(off, length int64, data bool) error {
-		lo, hi := off/BlockSize, Blocks(off+length)
-		if !data {
-			// Blocks wholly inside the hole read as zeros; a block shared with data is read.
-			lo, hi = Blocks(off), (off+length)/BlockSize
-			if off+length == size {
-				hi = nblocks
-			}
-		}
-		lo = max(lo, from)
-		if hi <= lo {
 			return nil
+		})
+		if err != nil && pctx.Err() == nil {
+			send(task{err: err, end: -1})
 		}
-		if !data {
-			for i := lo; i < hi; i++ {
+	}()
+	var err error
+	for t := range tasks {
+		if err != nil {
+			if t.buf != nil {
+				bufs <- t.buf
+			}
+			continue
+		}
+		switch {
+		case t.err != nil:
+			err = t.err
+		case t.hole:
+			for i := t.first; i < t.last && err == nil; i++ {
 				if !c.All && !c.Dirty.Has(i) {
 					continue
 				}
 				st.Blocks++
 				st.HoleBlocks++
-				if err := zeroRun(i, 1); err != nil {
-					return err
-				}
+				err = zeroRun(i, 1)
 			}
-			from = hi
-			done(hi)
-			return nil
+		case t.buf != nil:
+			st.ReadBytes += t.n
+			err = compareSpan(t.first, t.last, t.buf, fps, c, opts, &st, zeroRun)
 		}
-		if err := dataRange(lo, hi); err != nil {
-			return err
+		if t.buf != nil {
+			bufs <- t.buf
 		}
-		from = hi
-		return nil
-	})
+		if err != nil {
+			cancel()
+			continue
+		}
+		done(t.end)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
 	return st, err
 }
 
-// compareSpan reads blocks [first, last) and reports those that differ.
-func compareSpan(src Source, size, first, last int64, buf []byte, fps []Fingerprint, c Changes, opts CompareOptions,
-	st *CompareStats, zeroRun func(first, n int64) error) error {
+// task is one step of a comparison: a hole, a span read into buf, or progress only.
+type task struct {
+	hole        bool
+	first, last int64 // blocks
+	end         int64 // progress: blocks covered after this task
+	buf         []byte
+	n           int64 // bytes read
+	err         error
+}
+
+// readSpan reads blocks [first, last) into buf, padding a short tail with zeros, and returns the
+// bytes read.
+func readSpan(src Source, size, first, last int64, buf []byte) (int64, error) {
 	off := first * BlockSize
 	n := min(last*BlockSize, size) - off
 	// Reads of a device with O_DIRECT must be aligned; a file's tail block is padded here.
 	want := (n + 511) &^ 511
-	p := buf[:want]
-	got, err := src.ReadAt(p, off)
+	got, err := src.ReadAt(buf[:want], off)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read at %d: %w", off, err)
+		return 0, fmt.Errorf("read at %d: %w", off, err)
 	}
 	if int64(got) < n {
-		return fmt.Errorf("read at %d: short read of %d bytes, want %d", off, got, n)
+		return 0, fmt.Errorf("read at %d: short read of %d bytes, want %d", off, got, n)
 	}
+	clear(buf[n : (last-first)*BlockSize])
+	return n, nil
+}
+
+// compareSpan compares blocks [first, last), already read into buf, and reports those that differ.
+func compareSpan(first, last int64, buf []byte, fps []Fingerprint, c Changes, opts CompareOptions,
+	st *CompareStats, zeroRun func(first, n int64) error) error {
 	span := last - first
-	clear(buf[n : span*BlockSize])
-	st.ReadBytes += n
 	for i := int64(0); i < span; {
 		b := first + i
 		if !c.All && !c.Dirty.Has(b) {
