@@ -80,6 +80,11 @@ func TestAgentFreezeAndHooks(t *testing.T) {
 		!strings.HasPrefix(lines[0], "pre-freeze web01 ") || !strings.HasPrefix(lines[1], "post-thaw web01 ") {
 		t.Fatalf("hook log %q", log)
 	}
+	// The store point's time is the freeze, not the start of the capture.
+	st := r.a.Status()
+	if pt := ps.points(t)[st.CommittedSeq]; pt == nil || !pt.Time.Equal(st.CaptureTime) || pt.Consistency != "app" {
+		t.Fatalf("store point %+v, want time %v", pt, st.CaptureTime)
+	}
 	replica := filepath.Join(dir, "replica.img")
 	if err := os.WriteFile(replica, ps.export(t, r.a.Status().CommittedSeq, "sdb"), 0o600); err != nil {
 		t.Fatal(err)

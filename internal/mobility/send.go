@@ -2,9 +2,7 @@ package mobility
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/opensiterecovery/osr/internal/mobility/state"
 	"github.com/opensiterecovery/osr/internal/mobility/tracker"
@@ -99,26 +97,10 @@ func (sd *sender) zero(disk string, first, n int64) error {
 	return nil
 }
 
-// endPoint is EndPoint with the capture instant: the point's time, which for a point taken under
-// a freeze is the freeze, later than BeginPoint's time (docs/pipeline.md).
-type endPoint struct {
-	wire.EndPoint
-	CaptureTime time.Time `json:"capture_time,omitzero"`
-}
-
-func (endPoint) Type() wire.Type { return wire.TypeEndPoint }
-
-func (m endPoint) AppendPayload(b []byte) ([]byte, error) {
-	j, err := json.Marshal(m)
-	if err != nil {
-		return b, err
-	}
-	return append(b, j...), nil
-}
-
 // end sends EndPoint and flushes.
 func (sd *sender) end(initial map[string]int64) error {
-	m := endPoint{EndPoint: wire.EndPoint{Seq: sd.p.seq, Blocks: sd.blocks, Zeroed: sd.zeroed, Initial: initial}, CaptureTime: sd.p.time}
+	// The capture instant: for a point taken under a freeze, the freeze, later than BeginPoint's time.
+	m := wire.EndPoint{Seq: sd.p.seq, Blocks: sd.blocks, Zeroed: sd.zeroed, Initial: initial, CaptureTime: sd.p.time}
 	sd.a.rep.mu.Lock()
 	sd.p.ended = true
 	sd.a.rep.mu.Unlock()
