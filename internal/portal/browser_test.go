@@ -48,7 +48,7 @@ func artifacts(t *testing.T) string {
 // capacity planning), then the replicated items page and an item's page.
 func TestBrowser(t *testing.T) {
 	exe := chromiumPath(t)
-	e := newEnv(t)
+	e := newEnvWith(t, Config{RefreshInterval: time.Second}) // self-refreshing parts poll every second
 	shots := artifacts(t)
 	downloads := t.TempDir()
 
@@ -66,7 +66,7 @@ func TestBrowser(t *testing.T) {
 	defer cancelA()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 20*time.Second)
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
 	defer cancelT()
 
 	// Every request the pages make must go to the portal itself, and no page may log an error (a
@@ -209,10 +209,11 @@ func TestBrowser(t *testing.T) {
 	}
 	vid := e.vaultID(t, "lab")
 	e.checkKey(t, vid, string(key))
-	// The configuration server installs with the downloaded key; the source step lists it.
+	// The configuration server installs with the downloaded key; the source step lists it by
+	// itself (htmx refresh).
 	e.register(t, vid, string(key), "web01")
-	click("refresh the source step", chromedp.Reload())
-	expect("main", "cs1 (cs1.example.net) Connected")
+	do("configuration server appears", chromedp.WaitVisible(css(`#source-servers li`)), shot("source-registered"))
+	expect("#source-servers", "cs1 (cs1.example.net) Connected")
 
 	click("next: target", chromedp.Click(css(`a.button[href*="step=target"]`)))
 	expect("h1", "Prepare infrastructure: Target")

@@ -169,7 +169,7 @@ func TestPartials(t *testing.T) {
 	c := newWebClient(t, e.url, e.tls)
 	c.login("reader1", password("reader"))
 	vid := e.vault(t, "lab")
-	for _, path := range []string{"/vaults/" + vid + "/items/table", "/vaults/" + vid + "/jobs/table"} {
+	for _, path := range []string{"/vaults/" + vid + "/items/table", "/vaults/" + vid + "/jobs/table", "/vaults/" + vid + "/prepare/source-servers"} {
 		a := c.get(path, "HX-Request", "true")
 		if a.Status != http.StatusOK {
 			t.Fatalf("%s: %d\n%s", path, a.Status, a.Body)
@@ -306,7 +306,7 @@ func TestProtectionGoalCarriesOver(t *testing.T) {
 		t.Fatalf("goal: %d %q", a.Status, a.Location)
 	}
 	a = c.get(a.Location)
-	mustContain(t, "source", a.Body, "add the vCenter server", `href="`+v+`/prepare?step=target&amp;to=azure&amp;machines=vmware"`)
+	mustContain(t, "source", a.Body, "vCenter discovery account", `href="`+v+`/prepare?step=target&amp;to=azure&amp;machines=vmware"`)
 	a = c.get(v + "/prepare?step=target&to=azure&machines=vmware")
 	mustContain(t, "target", a.Body, `<option value="azure" selected>`, `<input type="hidden" name="to" value="azure">`)
 	// The API checks the azure settings.

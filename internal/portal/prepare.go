@@ -126,6 +126,23 @@ func (p *Portal) showPrepare(w http.ResponseWriter, r *http.Request, s *session,
 	p.render(w, r, status, "prepare", "", vw)
 }
 
+// sourceServers is the htmx partial of the source step's configuration servers, refreshed every
+// few seconds so that a new one shows up once its install has registered it.
+func (p *Portal) sourceServers(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := p.loadVault(r, s)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	var css []ConfigServer
+	if err := p.get(r, s, vaultPath(v.ID, "/config-servers"), &css); err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	p.health(css)
+	p.render(w, r, http.StatusOK, "prepare", "source-servers", &view{S: s, Vault: v, Data: prepareView{ConfigServers: css}})
+}
+
 func (p *Portal) prepareGoal(w http.ResponseWriter, r *http.Request, s *session) {
 	g := goalFrom(r.PostForm)
 	http.Redirect(w, r, "/vaults/"+esc(r.PathValue("v"))+"/prepare?step=source&"+g.Query(), http.StatusSeeOther)

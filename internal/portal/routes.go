@@ -35,6 +35,7 @@ func (p *Portal) routes() *http.ServeMux {
 
 	m.Handle("GET /vaults/{v}/prepare", p.authed(p.prepare))
 	m.Handle("POST /vaults/{v}/prepare/goal", p.authed(p.prepareGoal))
+	m.Handle("GET /vaults/{v}/prepare/source-servers", p.authed(p.sourceServers))
 	m.Handle("POST /vaults/{v}/registration-key", p.authed(p.registrationKey))
 	m.Handle("POST /vaults/{v}/target", p.authed(p.targetPost))
 	m.Handle("POST /vaults/{v}/policies", p.authed(p.policyCreate))

@@ -32,7 +32,10 @@ import (
 
 // newEnv starts the real vault service (SQLite in a temporary directory) with the portal mounted
 // at / on HTTPS, 127.0.0.1:0, with its own CA, and one user per role (NAME1, password(role)).
-func newEnv(t testing.TB) *testEnv {
+func newEnv(t testing.TB) *testEnv { return newEnvWith(t, Config{}) }
+
+// newEnvWith is newEnv with the portal configured by cfg.
+func newEnvWith(t testing.TB, cfg Config) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -43,7 +46,7 @@ func newEnv(t testing.TB) *testEnv {
 	// The portal calls the service's handler, which mounts the portal: break the cycle with a
 	// handler set once the service exists.
 	var api http.Handler
-	p, err := New(Config{}, Deps{API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r) }), Clock: clk})
+	p, err := New(cfg, Deps{API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r) }), Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
