@@ -100,19 +100,19 @@ setup_pipeline() {
 	printf '%s\n' "$PASSWORD" >"$RUN/vault-password"
 	"$OSR" store init >"$LOGS/store-init.log" 2>&1
 	"$OSR" pki init --dir "$PKI" >"$LOGS/pki.log" 2>&1
-	"$OSR" pki issue --dir "$PKI" --role process-server --name ps1 --host 127.0.0.1 --out "$PKI/ps1" >>"$LOGS/pki.log" 2>&1
+	"$OSR" pki issue --dir "$PKI" --role process-server --name ps1 --host 127.0.0.1 >>"$LOGS/pki.log" 2>&1
 	cat >"$RUN/ps.yaml" <<EOF
 name: ps1
 listen: $PS_ADDR
 tls:
-  ca: $PKI/ca.pem
-  cert: $PKI/ps1.pem
+  ca: $PKI/ca.crt
+  cert: $PKI/ps1.crt
   key: $PKI/ps1.key
-cache_dir: $RUN/ps-cache
+cache:
+  dir: $RUN/ps-cache
 store:
-  url: $OSR_REPO
+  repo: $OSR_REPO
   password_file: $RUN/vault-password
-log_level: warn
 EOF
 	"$OSR" process-server serve --config "$RUN/ps.yaml" >"$LOGS/ps.log" 2>&1 &
 	PS_PID=$!
@@ -128,13 +128,13 @@ EOF
 # agent_config MACHINE DISK_PATH INTERVAL: writes RUN/agent-MACHINE.yaml (and its certificate).
 agent_config() {
 	local m=$1 disk=$2 interval=$3
-	"$OSR" pki issue --dir "$PKI" --role agent --name "$m" --out "$PKI/$m" >>"$LOGS/pki.log" 2>&1
+	"$OSR" pki issue --dir "$PKI" --role agent --name "$m" >>"$LOGS/pki.log" 2>&1
 	cat >"$RUN/agent-$m.yaml" <<EOF
 machine: $m
 process_server: $PS_ADDR
 tls:
-  ca: $PKI/ca.pem
-  cert: $PKI/$m.pem
+  ca: $PKI/ca.crt
+  cert: $PKI/$m.crt
   key: $PKI/$m.key
   server_name: 127.0.0.1
 state_dir: $RUN/state-$m

@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// killTrials is how many times each kill test kills its process.
+const killTrials = 20
+
+// killSetup is one protected disk with a workload, its cluster and agent, replicating.
+func killSetup(t *testing.T, machine string, seed int) (*cluster, *agent, *workload, string) {
+	c, a, w, dir, _ := killSetupDisk(t, machine, seed)
+	return c, a, w, dir
+}
+
+func killSetupDisk(t *testing.T, machine string, seed int) (*cluster, *agent, *workload, string, *loopDisk) {
+	t.Helper()
+	needRoot(t)
+	dir := t.TempDir()
+	disk := newLoopDisk(t, dir, "sda", 64<<20)
+	c := newCluster(t, dir, clusterOptions{})
+	c.dumpOnFailure()
+	w := startWorkload(t, dir, seed, disk)
+	a := c.newAgent(machine, c.psAddr, disk)
+	started := time.Now()
+	a.start()
+	c.waitPoints(machine, 1, started, 60*time.Second)
+	return c, a, w, dir, disk
+}
+
+// committedBefore lists the complete points now, by ID.
+func committedBefore(t *testing.T, c *cluster, machine string) map[string]point {
+	t.Helper()
+	ps, err := c.vault.points(t, machine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]point{}
+	for _, p := range complete(ps) {
+		m[p.ID] = p
+	}
+	return m
+}
+
+// afterKills checks what must hold once the kills are over: replication resumed (a point
+// captured after the last restart), the RPO recovered, no point committed before a kill was
+// lost, the store checks clean, and a sample of the old points exports and verifies.
+func afterKills(t *testing.T, c *cluster, a *agent, w *workload, dir string, seen map[string]point, lastRestart time.Time) *agentStatus {
+	t.Helper()
+	c.waitPoints(a.machine, 2, lastRestart, 90*time.Second)
+	st := a.waitRPO(15*time.Second, 60*time.Second)
+	w.stop(t)
+	now := committedBefore(t, c, a.machine)
+	var lost []string
+	for id, p := range seen {
+		if _, ok := now[id]; !ok {
+			lost = append(lost, id[:12]+" ("+p.Time.Format("15:04:05.000")+")")
+		}
+	}
+	if len(lost) > 0 {
+		t.Fatalf("%d committed points lost after the kills: %s", len(lost), strings.Join(lost, ", "))
+	}
+	c.storeCheck()
+	// Every fourth point seen before a kill, and the newest, export and verify.
+	var ids []point
+	for _, p := range now {
+		ids = append(ids, p)
+	}
+	sortPoints(ids)
+	for i, p := range ids {
+		if i%4 == 0 || i == len(ids)-1 {
+			t.Logf("point %s %s: %s", p.ID[:12], p.Time.Format("15:04:05.000"), checkPoint(t, c.vault, dir, p, w).out)
+		}
+	}
+	return st
+}
+
+func sortPoints(ps []point) {
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && ps[j].Time.Before(ps[j-1].Time); j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+}
+
+// pause sleeps a random time between 30 ms and 2 s, most often short.
+func pause(rng *rand.Rand) {
+	d := time.Duration(30+rng.IntN(300)) * time.Millisecond
+	if rng.IntN(4) == 0 {
+		d = time.Duration(300+rng.IntN(1700)) * time.Millisecond
+	}
+	time.Sleep(d)
+}
+
+// TestKillAgent kills the agent with SIGKILL at random moments and restarts it each time.
+func TestKillAgent(t *testing.T) {
+	c, a, w, dir, disk := killSetupDisk(t, "kill-agent", 3)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+	seen := map[string]point{}
+	var lastRestart time.Time
+	leftFrozen, notThawed := 0, 0
+	for trial := range killTrials {
+		pause(rng)
+		for id, p := range committedBefore(t, c, a.machine) {
+			seen[id] = p
+		}
+		a.p.kill9()
+		// A kill inside the capture's freeze leaves the file system frozen (the kernel keeps it);
+		// the restarted agent must thaw it, or the machine's writers hang for good.
+		wasFrozen := frozen(t, disk.mnt)
+		if trial%5 == 4 {
+			pause(rng) // sometimes stay down a while
+		}
+		lastRestart = time.Now()
+		a.start()
+		if wasFrozen {
+			leftFrozen++
+			deadline := time.Now().Add(5 * time.Second)
+			for frozen(t, disk.mnt) {
+				if time.Now().After(deadline) {
+					notThawed++
+					run(t, nil, "fsfreeze", "-u", disk.mnt) // so that the trials go on
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
+	t.Logf("%d of %d kills left the file system frozen", leftFrozen, killTrials)
+	if notThawed > 0 {
+		t.Errorf("%d times the restarted agent left the file system frozen by its killed predecessor for 5s (the test thawed it)", notThawed)
+	}
+	st := afterKills(t, c, a, w, dir, seen, lastRestart)
+	if !hasEvent(st, "resync") {
+		t.Errorf("no resync event after %d unclean stops; events:\n%s", killTrials, st.events())
+	}
+	if st.Resyncs == 0 {
+		t.Errorf("status counts no resync after %d unclean stops", killTrials)
+	}
+}
+
+// TestKillProcessServer kills the process server with SIGKILL at random moments and restarts
+// it on the same port; the agent reconnects by itself.
+func TestKillProcessServer(t *testing.T) {
+	c, a, w, dir := killSetup(t, "kill-ps", 4)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4))
+	seen := map[string]point{}
+	var lastRestart time.Time
+	for range killTrials {
+		pause(rng)
+		for id, p := range committedBefore(t, c, a.machine) {
+			seen[id] = p
+		}
+		c.ps.kill9()
+		lastRestart = time.Now()
+		c.startPS()
+	}
+	st := afterKills(t, c, a, w, dir, seen, lastRestart)
+	if !hasEvent(st, "disconnect") && !hasEvent(st, "connect") {
+		t.Errorf("no event says the connection to the process server broke; events:\n%s", st.events())
+	}
+	if a.p.exited() {
+		t.Fatalf("the agent exited: %v", a.p.err)
+	}
+}
+
+// hasEvent reports whether an event's kind or message mentions word.
+func hasEvent(st *agentStatus, word string) bool {
+	for _, e := range st.Events {
+		if strings.Contains(strings.ToLower(e.Kind), word) || strings.Contains(strings.ToLower(e.Message), word) {
+			return true
+		}
+	}
+	return false
+}
