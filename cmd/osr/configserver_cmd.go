@@ -69,6 +69,7 @@ DATA-DIR/passphrase, readable by root only (osr config-server passphrase shows i
 	f.StringVar(&o.ListenAddress, "listen-address", "", "address the process server listens on (network selection)")
 	f.StringVar(&o.ListenInterface, "listen-interface", "", "network interface the process server listens on (network selection)")
 	f.StringVar(&o.Name, "name", "", "configuration server name in the vault (default: the short host name)")
+	f.StringVar(&o.HealthListen, "health-listen", configserver.DefaultHealthListen, "where the default process server serves /health and /metrics")
 	_ = cmd.MarkFlagRequired("registration-key")
 	_ = cmd.MarkFlagRequired("cache-dir")
 	cmd.MarkFlagsMutuallyExclusive("listen-address", "listen-interface")

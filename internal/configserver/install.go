@@ -40,6 +40,7 @@ type InstallOptions struct {
 	Proxy           string // Internet Settings: "" direct, or http(s)://host:port
 	Name            string // configuration server name in the vault; default: the host name
 	Hostname        string // default: os.Hostname
+	HealthListen    string // where the default process server serves /health; default DefaultHealthListen
 	// Env replaces the checks' view of the host (tests). ProbeVault, if nil, is the pinned probe.
 	Env    *prereq.Env
 	Clock  clock.Clock
@@ -71,6 +72,9 @@ func (o *InstallOptions) defaults() error {
 	}
 	if o.APIPort == 0 {
 		o.APIPort = DefaultAPIPort
+	}
+	if o.HealthListen == "" {
+		o.HealthListen = DefaultHealthListen
 	}
 	if o.Hostname == "" {
 		h, err := os.Hostname()

@@ -58,11 +58,12 @@ type Registry struct {
 	st      state
 	beats   map[string]seen // "ps/NAME" or "agent/NAME"
 	changed chan struct{}   // closed and replaced at every ConfigVersion change
+	reports chan struct{}   // receives when an agent's replication report changed
 }
 
 // OpenRegistry loads state.json at path (missing: empty).
 func OpenRegistry(path string, c clock.Clock) (*Registry, error) {
-	r := &Registry{path: path, clock: c, beats: map[string]seen{}, changed: make(chan struct{}), st: state{Version: 1}}
+	r := &Registry{path: path, clock: c, beats: map[string]seen{}, changed: make(chan struct{}), reports: make(chan struct{}, 1), st: state{Version: 1}}
 	b, err := privfile.Read(path, 256<<20)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -274,9 +275,26 @@ func (r *Registry) BeatPS(name string, h PSHealth) error {
 // BeatAgent records an agent heartbeat.
 func (r *Registry) BeatAgent(machine string, h AgentHeartbeat) {
 	r.mu.Lock()
+	old, had := r.beats["agent/"+machine]
 	r.beats["agent/"+machine] = seen{at: r.clock.Now(), agent: h}
 	r.mu.Unlock()
+	if !had || reportChanged(old.agent, h) {
+		select {
+		case r.reports <- struct{}{}:
+		default:
+		}
+	}
 }
+
+// reportChanged tells whether the vault would see another item report (state, newest point,
+// error); the initial replication's progress counts in steps of 10 %.
+func reportChanged(a, b AgentHeartbeat) bool {
+	return a.State != b.State || a.LastPointID != b.LastPointID || a.Error != b.Error || int(a.InitialPercent/10) != int(b.InitialPercent/10)
+}
+
+// Reports receives when an agent's replication report changed, so that the vault hears of it
+// before the next periodic heartbeat.
+func (r *Registry) Reports() <-chan struct{} { return r.reports }
 
 // ConfigVersion returns the current configuration version and a channel closed when it changes.
 func (r *Registry) ConfigVersion() (int64, <-chan struct{}) {

@@ -165,7 +165,8 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// vaultLoop sends a heartbeat at once, then every VaultInterval.
+// vaultLoop sends a heartbeat at once, then every VaultInterval, and early (at most one a second)
+// when an agent's replication report changed.
 func (s *Server) vaultLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.VaultInterval)
 	defer t.Stop()
@@ -175,6 +176,12 @@ func (s *Server) vaultLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.registry.Reports():
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second): // reports of several agents travel together
+			}
 		}
 	}
 }

@@ -27,7 +27,11 @@ type RunConfig struct {
 	// Interval between heartbeats; default configserver.HeartbeatInterval.
 	Interval time.Duration
 	// Wait is the long poll of configuration fetches; default 55 s.
-	Wait   time.Duration
+	Wait time.Duration
+	// Kick, when it delivers, sends a heartbeat at once instead of at the next tick (the holder's
+	// state changed: a new point, another replication state), so that the change reaches the
+	// configuration server, and from there the vault, within a round trip.
+	Kick   <-chan struct{}
 	Logger *slog.Logger
 }
 
@@ -63,6 +67,7 @@ func (c *Client) Run(ctx context.Context, rc RunConfig) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-rc.Kick:
 		}
 	}
 }

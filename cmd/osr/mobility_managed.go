@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/opensiterecovery/osr/internal/configserver"
+	"github.com/opensiterecovery/osr/internal/configserver/csclient"
+	"github.com/opensiterecovery/osr/internal/mobility"
+)
+
+// serveMobilityManaged runs the agent of configPath under its configuration server when the
+// configuration's directory holds the link that `osr mobility install` wrote (config-server.yaml).
+// It reports false, and does nothing, for an agent without one. A managed agent:
+//   - sends heartbeats with its replication state, so that the vault sees the protected item;
+//   - replicates only while the configuration server says "replicate" (replication enabled in
+//     the vault), to the process server it names, at the policy's crash- and app-consistent
+//     frequencies; a change of any of these restarts the data path with the new values;
+//   - renews its certificate when the configuration server asks.
+func (a *app) serveMobilityManaged(ctx context.Context, configPath string) (bool, error) {
+	link := filepath.Join(filepath.Dir(configPath), configserver.LinkFile)
+	if _, err := os.Stat(link); err != nil {
+		return false, nil
+	}
+	base, err := mobility.LoadConfig(configPath)
+	if err != nil {
+		return true, err
+	}
+	cs, err := csclient.Load(link)
+	if err != nil {
+		return true, err
+	}
+	if a.getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20) // as the unmanaged service
+	}
+	log := mobilityLogger(a.stderr, base.LogLevel)
+	m := &managedAgent{app: a, base: base, log: log, kick: make(chan struct{}, 1), sup: csclient.Supervisor{Logger: log}}
+	defer m.sup.Stop()
+	go m.watch(ctx)
+	log.Info("mobility service managed by its configuration server", "link", link, "machine", base.Machine)
+	err = cs.Run(ctx, csclient.RunConfig{Heartbeat: m.heartbeat, OnConfig: m.onConfig, Kick: m.kick, Logger: log})
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return true, err
+}
+
+type managedAgent struct {
+	app  *app
+	base *mobility.Config
+	log  *slog.Logger
+	kick chan struct{}
+	sup  csclient.Supervisor
+
+	mu        sync.Mutex
+	agent     *mobility.Agent // running, or nil
+	replicate bool
+	running   agentSettings
+}
+
+// agentSettings are what the configuration server decides for the data path.
+type agentSettings struct {
+	ProcessServer  string
+	Crash, AppCons time.Duration
+}
+
+func (m *managedAgent) heartbeat() any {
+	hb := configserver.AgentHeartbeat{Version: osrVersion()}
+	m.mu.Lock()
+	ag, replicate := m.agent, m.replicate
+	m.mu.Unlock()
+	if !replicate || ag == nil {
+		if replicate {
+			hb.State = "enabling"
+		}
+		return hb
+	}
+	return agentReport(hb, ag.Status())
+}
+
+// agentReport maps the agent's status onto the report the vault keeps of the protected item.
+func agentReport(hb configserver.AgentHeartbeat, st mobility.Status) configserver.AgentHeartbeat {
+	hb.InitialPercent = st.InitialPercent
+	hb.LastPointID = st.PointID
+	if !st.CaptureTime.IsZero() {
+		t := st.CaptureTime.UTC()
+		hb.LastPointTime = &t
+	}
+	hb.Error = st.LastError
+	switch st.State {
+	case mobility.StateInitialReplication, mobility.StateProtected, mobility.StateResynchronising:
+		hb.State = st.State
+	default: // starting, disconnected: the replication state stays what it was; the error says why
+		switch {
+		case hb.LastPointTime != nil && st.InitialPercent >= 100:
+			hb.State = mobility.StateProtected
+		case st.InitialPercent > 0:
+			hb.State = mobility.StateInitialReplication
+		default:
+			hb.State = "enabling"
+		}
+	}
+	if hb.State == mobility.StateProtected && hb.LastPointTime == nil {
+		hb.State = mobility.StateInitialReplication
+	}
+	return hb
+}
+
+func (m *managedAgent) onConfig(ctx context.Context, raw json.RawMessage) {
+	var c configserver.AgentConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		m.log.Error("configuration from the configuration server does not decode", "err", err)
+		return
+	}
+	want := agentSettings{ProcessServer: c.ProcessServer, Crash: m.base.CrashConsistentInterval, AppCons: m.base.AppConsistentInterval}
+	if want.ProcessServer == "" {
+		want.ProcessServer = m.base.ProcessServer
+	}
+	if p := c.Policy; p != nil {
+		if p.CrashConsistentFrequencySeconds > 0 {
+			want.Crash = time.Duration(p.CrashConsistentFrequencySeconds) * time.Second
+		}
+		if p.AppConsistentFrequencySeconds > 0 {
+			want.AppCons = time.Duration(p.AppConsistentFrequencySeconds) * time.Second
+		}
+	}
+	want.AppCons = max(want.AppCons, want.Crash)
+	m.mu.Lock()
+	same := m.replicate == c.Replicate && (!c.Replicate || m.running == want)
+	m.mu.Unlock()
+	if same {
+		return
+	}
+	if !c.Replicate {
+		m.log.Info("replication is not enabled for this machine: the data path is stopped", "machine", c.Machine)
+		m.sup.Stop()
+		m.setState(false, agentSettings{})
+		return
+	}
+	cfg := *m.base
+	cfg.ProcessServer, cfg.CrashConsistentInterval, cfg.AppConsistentInterval = want.ProcessServer, want.Crash, want.AppCons
+	if cfg.ProcessServer != m.base.ProcessServer {
+		cfg.TLS.ServerName = "" // the new process server's own host name
+	}
+	m.log.Info("replication enabled: starting the data path", "process_server", want.ProcessServer,
+		"crash_consistent", want.Crash.String(), "app_consistent", want.AppCons.String())
+	m.sup.Stop() // the old data path is gone before the state says otherwise
+	m.setState(true, want)
+	m.sup.Replace(ctx, "mobility service", func(ctx context.Context) error {
+		ag, err := mobility.New(&cfg, mobility.Options{Clock: m.app.clock, Logger: m.log})
+		if err != nil {
+			return err
+		}
+		defer ag.Close()
+		m.setAgent(ag)
+		defer m.setAgent(nil)
+		return ag.Run(ctx)
+	})
+	m.poke()
+}
+
+func (m *managedAgent) setAgent(ag *mobility.Agent) {
+	m.mu.Lock()
+	m.agent = ag
+	m.mu.Unlock()
+}
+
+func (m *managedAgent) setState(replicate bool, s agentSettings) {
+	m.mu.Lock()
+	m.replicate, m.running = replicate, s
+	m.mu.Unlock()
+}
+
+func (m *managedAgent) poke() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// watch kicks a heartbeat when the replication state or the newest point changes.
+func (m *managedAgent) watch(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hb, _ := m.heartbeat().(configserver.AgentHeartbeat)
+		key := fmt.Sprintf("%s|%s|%d|%s", hb.State, hb.LastPointID, int(hb.InitialPercent/10), hb.Error)
+		if key != last {
+			last = key
+			m.poke()
+		}
+	}
+}
+
+// osrVersion is the module version the binary was built from ("devel" for a local build).
+func osrVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
