@@ -66,7 +66,7 @@ func TestAgentFreezeAndHooks(t *testing.T) {
 	ps := startPS(t, dir)
 	cfg := ps.config(t, Disk{Name: "sdb", Path: dev})
 	cfg.StateDir = filepath.Join(dir, "state") // not on the frozen filesystem
-	cfg.Hooks.PreFreeze, cfg.Hooks.PostThaw = pre, post
+	cfg.Hooks.PreFreeze, cfg.Hooks.PostThaw, cfg.Hooks.Timeout = pre, post, 2*time.Second
 	cfg.CrashConsistentInterval, cfg.AppConsistentInterval = time.Hour, time.Second // every point is app-consistent
 	r := startAgent(t, cfg, Options{})
 	waitFor(t, "initial replication", 20*time.Second, func() bool { return r.a.initialDone() })
@@ -144,5 +144,15 @@ func TestAgentFreezeAndHooks(t *testing.T) {
 	hf := r.has("hook-failed")
 	if hf == nil || hf.Attrs["exit_code"] != "3" || hf.Attrs["output"] != "flush failed" || hf.Message != "pre-freeze hook exited with code 3" {
 		t.Fatalf("hook failure event %+v", hf)
+	}
+
+	// A hook that hangs is stopped at the hooks' timeout.
+	os.WriteFile(pre+".new", []byte("#!/bin/sh\nsleep 30\n"), 0o755)
+	os.Rename(pre+".new", pre)
+	start := time.Now()
+	r.a.Trigger()
+	waitFor(t, "the hook timeout", 20*time.Second, func() bool { return r.has("hook-timeout") != nil })
+	if ht := r.has("hook-timeout"); ht.Message != "pre-freeze hook timed out after 2s" || time.Since(start) > 10*time.Second {
+		t.Fatalf("hook timeout event %+v after %v", ht, time.Since(start))
 	}
 }
