@@ -143,6 +143,7 @@ func TestLogoutRevokesToken(t *testing.T) {
 	e := newEnv(t)
 	c := newWebClient(t, e.url, e.tls)
 	tok := c.login("reader1", password("reader"))
+	mustContain(t, "empty dashboard", c.get("/").Body, "There is no vault yet. Ask an owner or a contributor to create one.")
 	u, _ := url.Parse(e.url)
 	var session *http.Cookie
 	for _, ck := range c.c.Jar.Cookies(u) {
