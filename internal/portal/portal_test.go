@@ -196,6 +196,12 @@ func TestCSRFRefused(t *testing.T) {
 	if a := c.get("/vaults"); strings.Contains(a.Body, `">lab</a>`) {
 		t.Fatal("a refused form created a vault")
 	}
+	// An oversized form is refused before anything else.
+	big := form(tok)
+	big.Set("storage_url", strings.Repeat("x", maxForm))
+	if a := c.post("/vaults", big); a.Status != http.StatusBadRequest || !strings.Contains(a.Body, "the form could not be read: http: request body too large") {
+		t.Errorf("oversized form: %d", a.Status)
+	}
 	// The same form with the token goes through.
 	if a := c.post("/vaults", form(tok)); a.Status != http.StatusSeeOther {
 		t.Fatalf("with token: %d\n%s", a.Status, a.Body)
