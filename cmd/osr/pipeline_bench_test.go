@@ -18,7 +18,12 @@ import (
 // on real TLS sockets here) each sending a full point of an 8 MiB disk. Reports aggregate MB/s from
 // the first byte to the last commit and the server process's peak RSS (VmHWM).
 func BenchmarkProcessServer50Agents(b *testing.B) {
-	const agents, size = 50, 8 << 20
+	const agents = 50
+	size := 8 << 20 // per agent; OSR_BENCH_DISK_MIB changes it
+	if v := os.Getenv("OSR_BENCH_DISK_MIB"); v != "" {
+		fmt.Sscan(v, &size)
+		size <<= 20
+	}
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()

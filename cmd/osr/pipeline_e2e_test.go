@@ -215,3 +215,25 @@ store: {repo: %q, password_file: pw, upload_limit: %d}
 func tlsDial(addr string, id *pki.Identity) (*tls.Conn, error) {
 	return tls.Dial("tcp", addr, id.ClientConfig("127.0.0.1", pki.PeerCheck{Roles: []pki.Role{pki.RoleProcessServer}}))
 }
+
+func TestPipelineCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	c := newCLI(t, filepath.Join(dir, "vault"))
+	c.ok("pki", "init", "--dir", dir)
+	cfg := filepath.Join(dir, "ps.yaml")
+	os.WriteFile(cfg, []byte("listen: ':443'\ncache: {dir: cache}\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pki", "init", "--dir", dir}, "osr: " + filepath.Join(dir, "ca.crt") + " already exists: refusing to replace a CA\n"},
+		{[]string{"pki", "issue", "--dir", dir, "--name", "x", "--role", "admin"}, "osr: unknown role \"admin\" (want agent, process-server, config-server or vault)\n"},
+		{[]string{"pki", "issue", "--dir", dir, "--name", "a/b", "--role", "agent"}, "osr: name \"a/b\" has a character outside [A-Za-z0-9._:@-]\n"},
+		{[]string{"process-server", "serve", "--config", cfg}, "osr: " + cfg + ": listen :443: port 443 is not for the data path (use 9443)\n"},
+	} {
+		_, stderr, code := c.run(tc.args...)
+		if code != 1 || stderr != tc.want {
+			t.Errorf("osr %v: exit %d, stderr %q; want %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
