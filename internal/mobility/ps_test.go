@@ -32,7 +32,10 @@ type realPS struct {
 	tls    TLSConfig
 }
 
-func startPS(t *testing.T, dir string) *realPS {
+func startPS(t *testing.T, dir string) *realPS { return startPSAt(t, dir, "127.0.0.1:0") }
+
+// startPSAt starts it listening on addr (to come back on the same port after a restart).
+func startPSAt(t *testing.T, dir, addr string) *realPS {
 	t.Helper()
 	ps := &realPS{t: t, dir: dir}
 	now := time.Now()
@@ -79,7 +82,13 @@ func startPS(t *testing.T, dir string) *realPS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var ln net.Listener
+	for i := 0; ; i++ { // the port of a stopped server may take a moment to be free
+		if ln, err = net.Listen("tcp", addr); err == nil || i == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,5 +389,58 @@ func TestPSTwoDisksAndZeros(t *testing.T) {
 		if got := ps.export(t, seq, d.name); !bytes.Equal(got, want) {
 			t.Fatalf("export of %s differs", d.name)
 		}
+	}
+}
+
+// The process server restarts during initial replication: the agent reconnects by itself, drops
+// what the server did not keep, and continues from the newest committed partial point.
+func TestPSRestartDuringInitial(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "sda.img")
+	const size = 24 << 20
+	testImage(t, img, size, 61)
+	ps := startPS(t, dir)
+	cfg := ps.config(t, Disk{Name: "sda", Path: img})
+	cfg.Bandwidth = Bandwidth{Default: 6 << 20}
+	cfg.Bandwidth.check()
+	r := startAgent(t, cfg, Options{})
+	waitFor(t, "the first partial point", 60*time.Second, func() bool { return r.a.Status().CommittedSeq >= 1 })
+	ps.stop()
+	waitFor(t, "the agent to notice", 20*time.Second, func() bool { return r.has("disconnected") != nil })
+	ps = startPSAt(t, dir, ps.addr)
+	waitFor(t, "initial replication", 60*time.Second, func() bool { return r.a.initialDone() })
+	var data int64
+	d, _ := openSource("sda", img)
+	d.Ranges(func(off, n int64, isData bool) error {
+		if isData {
+			data += n
+		}
+		return nil
+	})
+	d.Close()
+	// At most the points in flight at the restart are sent twice.
+	if sent := r.a.Status().SentBytes; sent > data+2*int64(cfg.InitialPointSize) {
+		t.Fatalf("sent %d bytes for %d bytes of data", sent, data)
+	}
+	if c := r.has("connected"); c == nil || r.last("connected") == c {
+		t.Fatal("the agent did not reconnect")
+	}
+	// Every committed partial point got further than the one before: nothing started over.
+	pts := ps.points(t)
+	prev := int64(-1)
+	for seq := uint64(1); seq <= r.a.Status().CommittedSeq; seq++ {
+		p := pts[seq]
+		if p == nil || !p.Partial {
+			continue
+		}
+		cur, _ := strconv.ParseInt(p.Labels["osr.initial.sda"], 10, 64)
+		if cur <= prev {
+			t.Fatalf("partial point %d is at %d, after %d", seq, cur, prev)
+		}
+		prev = cur
+	}
+	want, _ := os.ReadFile(img)
+	if got := ps.export(t, r.a.Status().CommittedSeq, "sda"); !bytes.Equal(got, want) {
+		t.Fatal("export after the process server restart differs")
 	}
 }
