@@ -1,0 +1,195 @@
+package flow
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWholeFlow runs the product as a user does, on the built binary: osr up, a registration key,
+// a second configuration server with its own process server, an agent for an ext4 loop device
+// registered with the passphrase, a policy, replication enabled, initial replication, a recovery
+// point listed, and the RPO alert raised while the agent is stopped and cleared once it is back.
+func TestWholeFlow(t *testing.T) {
+	begin := time.Now()
+	dev := loopDisk(t, 32) // before the processes: its cleanup runs after theirs
+	ps := newProcs(t)
+	root := t.TempDir()
+	upDir := filepath.Join(root, "up")
+	port := freePorts(t, 7)
+	env := []string{"OSR_DATA_DIR=" + upDir, "OSR_VAULT=", "OSR_SERVER=", "OSR_TOKEN_FILE=", "OSR_CA_FILE="}
+
+	// 1. The all-in-one.
+	up := ps.start("up", env, "up", "--data-dir", upDir, "--listen", "127.0.0.1:"+strconv.Itoa(port[0]),
+		"--api-port", strconv.Itoa(port[1]), "--ps-port", strconv.Itoa(port[2]), "--health-listen", "127.0.0.1:"+strconv.Itoa(port[3]))
+	waitFor(t, 60*time.Second, "osr up to be up", func() (bool, string) {
+		if up.exited() {
+			t.Fatal("osr up exited")
+		}
+		return up.logHas("osr is up."), "no summary yet"
+	})
+	for _, want := range []string{"Portal:                https://127.0.0.1:" + strconv.Itoa(port[0]) + "/",
+		"password in " + filepath.Join(upDir, "admin.password"), "Passphrase:            " + filepath.Join(upDir, "config-server", "passphrase"),
+		"osr mobility install --config-server "} {
+		if !up.logHas(want) {
+			t.Fatalf("osr up's summary lacks %q", want)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(upDir, "admin.password")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin password file: %v %v", fi, err)
+	}
+	var vaults []struct {
+		Name       string `json:"name"`
+		StorageURL string `json:"storage_url"`
+	}
+	decode(t, mustOSR(t, env, "vault", "list", "--json"), &vaults)
+	if len(vaults) != 1 || vaults[0].Name != "default" || vaults[0].StorageURL != "file://"+filepath.Join(upDir, "store") {
+		t.Fatalf("vaults after osr up: %+v", vaults)
+	}
+
+	// 2. A second configuration server, registered with a key, and its process server.
+	key := filepath.Join(root, "cs2.key")
+	mustOSR(t, env, "vault", "registration-key", "--vault", "default", "--out", key)
+	cs2 := filepath.Join(root, "cs2")
+	out := mustOSR(t, env, "config-server", "install", "--registration-key", key, "--cache-dir", filepath.Join(root, "cs2-cache"),
+		"--data-dir", cs2, "--name", "cs2", "--api-port", strconv.Itoa(port[4]), "--port", strconv.Itoa(port[5]),
+		"--health-listen", "127.0.0.1:"+strconv.Itoa(port[6]))
+	if !strings.Contains(out, "Registered with vault default") {
+		t.Fatalf("config-server install:\n%s", out)
+	}
+	ps.start("cs2", nil, "config-server", "serve", "--data-dir", cs2, "--vault-interval", "3s")
+	ps.start("ps2", nil, "process-server", "serve", "--config", filepath.Join(cs2, "process-server", "process-server.yaml"))
+	pass := filepath.Join(root, "passphrase.txt")
+	if err := os.WriteFile(pass, []byte(mustOSR(t, nil, "config-server", "passphrase", "--data-dir", cs2)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// 3. The agent, registered with the passphrase.
+	agentDir := filepath.Join(root, "agent")
+	out = mustOSR(t, nil, "mobility", "install", "--config-server", "localhost:"+strconv.Itoa(port[4]), "--passphrase-file", pass,
+		"--disk", "sda="+dev, "--name", "web01", "--dir", agentDir, "--state-dir", filepath.Join(root, "agent-state"))
+	if !strings.Contains(out, "Machine web01 registered") {
+		t.Fatalf("mobility install:\n%s", out)
+	}
+	agentCfg := filepath.Join(agentDir, "mobility.yaml")
+	agent := ps.start("agent", nil, "mobility", "serve", "--config", agentCfg)
+
+	// 4. A policy with the smallest values the bounds allow, and replication.
+	mustOSR(t, env, "policy", "create", "gold", "--vault", "default", "--rpo-threshold", "1m", "--retention", "1h",
+		"--app-consistent-frequency", "5m", "--crash-consistent-frequency", "30s")
+	mustOSR(t, env, "policy", "associate", "gold", "--vault", "default", "--config-server", "cs2")
+	waitFor(t, 30*time.Second, "web01 in the vault's inventory and replication enabled", func() (bool, string) {
+		out, code := osr(t, env, "replication", "enable", "web01", "--policy", "gold", "--vault", "default")
+		return code == 0, out
+	})
+	t.Logf("replication enabled after %v", time.Since(begin).Round(time.Second))
+
+	// 5. Initial replication completes: the item is protected with a point.
+	d := waitFor(t, 60*time.Second, "web01 protected", func() (bool, string) {
+		it := item(t, env)
+		return it.State == "protected" && it.LastPointID != "", fmt.Sprintf("%+v", it)
+	})
+	t.Logf("protected %v after enable", d.Round(time.Second))
+	var points []point
+	decode(t, mustOSR(t, env, "recovery-points", "list", "web01", "--vault", "default", "--json"), &points)
+	if len(points) == 0 || len(points[0].Disks) != 1 || points[0].Disks[0] != "sda" {
+		t.Fatalf("recovery points of web01: %+v", points)
+	}
+	if it := item(t, env); it.LastPointID != points[0].ID && !hasPoint(points, it.LastPointID) {
+		t.Fatalf("the item's newest point %s is not among the listed points %+v", it.LastPointID, points)
+	}
+
+	// 6. The agent stops: the RPO alert fires; it comes back: the alert clears.
+	if !agent.stop(30 * time.Second) {
+		t.Fatal("the agent did not stop within 30 s of SIGTERM")
+	}
+	stopped := time.Now()
+	waitFor(t, 100*time.Second, "the RPO alert of web01", func() (bool, string) {
+		a := rpoAlert(t, env)
+		return a != "", "no rpo-exceeded alert for item/web01"
+	})
+	t.Logf("RPO alert %v after the agent stopped: %s", time.Since(stopped).Round(time.Second), rpoAlert(t, env))
+	ps.start("agent", nil, "mobility", "serve", "--config", agentCfg)
+	back := time.Now()
+	waitFor(t, 60*time.Second, "the RPO alert of web01 to clear", func() (bool, string) {
+		a := rpoAlert(t, env)
+		return a == "", a
+	})
+	t.Logf("RPO alert cleared %v after the agent restarted; whole flow %v", time.Since(back).Round(time.Second), time.Since(begin).Round(time.Second))
+	if !up.stop(20 * time.Second) {
+		t.Fatal("osr up did not stop within 20 s of SIGTERM")
+	}
+	if !up.logHas("osr up: stopped") {
+		t.Fatal("osr up did not say it stopped")
+	}
+}
+
+type itemView struct {
+	State          string  `json:"state"`
+	InitialPercent float64 `json:"initial_percent"`
+	LastPointID    string  `json:"last_point_id"`
+	Error          string  `json:"error"`
+}
+
+func item(t *testing.T, env []string) itemView {
+	t.Helper()
+	out, code := osr(t, env, "replication", "status", "web01", "--vault", "default", "--json")
+	var it itemView
+	if code != 0 {
+		return itemView{State: "status failed: " + out}
+	}
+	if strings.HasPrefix(strings.TrimSpace(out), "[") {
+		var list []itemView
+		decode(t, out, &list)
+		if len(list) > 0 {
+			it = list[0]
+		}
+		return it
+	}
+	decode(t, out, &it)
+	return it
+}
+
+// rpoAlert returns the message of the open RPO alert of web01, "" when there is none.
+func rpoAlert(t *testing.T, env []string) string {
+	t.Helper()
+	var alerts []struct {
+		Kind    string `json:"kind"`
+		Subject string `json:"subject"`
+		Message string `json:"message"`
+	}
+	decode(t, mustOSR(t, env, "alerts", "list", "--vault", "default", "--json"), &alerts)
+	for _, a := range alerts {
+		if a.Kind == "rpo-exceeded" && a.Subject == "item/web01" {
+			return a.Message
+		}
+	}
+	return ""
+}
+
+type point struct {
+	ID          string   `json:"id"`
+	Consistency string   `json:"consistency"`
+	Disks       []string `json:"disks"`
+}
+
+func hasPoint(points []point, id string) bool {
+	for _, p := range points {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func decode(t *testing.T, out string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("decode %T: %v\n%s", v, err, out)
+	}
+}
