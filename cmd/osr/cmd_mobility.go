@@ -41,14 +41,15 @@ func (a *app) mobilityCommands() []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.getenv("GOMEMLIMIT") == "" {
-				// The agent's working set is small and bounded (buffers, the replica maps at 4 MiB
-				// per GiB, overlays of two points); a lower soft limit keeps its RSS near it.
-				debug.SetMemoryLimit(48 << 20)
-			}
 			ag, err := mobility.New(cfg, mobility.Options{Clock: a.clock, Logger: mobilityLogger(a.stderr, cfg.LogLevel)})
 			if err != nil {
 				return err
+			}
+			if a.getenv("GOMEMLIMIT") == "" {
+				// The agent's working set is small and bounded: buffers, the replica maps (4 MiB per
+				// GiB of disk, twice during a resync or verify) and the overlays of two points. A
+				// soft limit just above it keeps the RSS near it.
+				debug.SetMemoryLimit(48<<20 + 2*ag.StateBytes())
 			}
 			defer ag.Close()
 			return ag.Run(cmd.Context())
@@ -144,7 +145,8 @@ func mobilityLogger(w io.Writer, level string) *slog.Logger {
 
 // stoppedStatus is what status shows from the state directory when the service is not running.
 func stoppedStatus(cfg *mobility.Config, now time.Time) mobility.Status {
-	st := mobility.Status{Machine: cfg.Machine, State: mobility.StateStopped, ProcessServer: cfg.ProcessServer, RPOSeconds: -1}
+	st := mobility.Status{Machine: cfg.Machine, State: mobility.StateStopped, ProcessServer: cfg.ProcessServer, RPOSeconds: -1,
+		Tracker: cfg.Tracker, BandwidthCap: cfg.Bandwidth.RateAt(now).String()}
 	if as, err := state.LoadAgent(cfg.StateDir); err == nil {
 		st.CommittedSeq, st.PointID, st.CaptureTime = as.CommittedSeq, as.PointID, as.CaptureTime
 		if !as.CaptureTime.IsZero() {

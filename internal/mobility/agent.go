@@ -212,6 +212,9 @@ func (a *Agent) Status() Status {
 	return a.mon.snapshot()
 }
 
+// StateBytes is the memory the replica maps take (4 MiB per GiB of disk), for sizing limits.
+func (a *Agent) StateBytes() int64 { return a.rep.bytes() }
+
 // Trigger asks for a capture now instead of at the next interval.
 func (a *Agent) Trigger() {
 	select {
