@@ -49,8 +49,8 @@ type Server struct {
 	storageErrAt atomic.Int64 // unix nanos of the last storage error not followed by a success
 }
 
-// New checks cfg, opens the cache and replays it: complete points are queued for upload, the rest
-// removed. Uploads start with Serve.
+// New checks cfg, opens the cache and replays it: complete points are queued for upload (which
+// begins at once), the rest removed. Serve must follow: it also ends the uploads when it returns.
 func New(cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
@@ -82,11 +82,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	found, err := c.scan(func(msg string, args ...any) { s.log.Warn(msg, args...) })
 	if err != nil {
+		s.cancel()
 		return nil, fmt.Errorf("replay cache: %w", err)
 	}
 	for name, pts := range found {
 		m, err := s.machine(s.ctx, name)
 		if err != nil {
+			s.cancel() // ends the uploaders started so far
+			s.wakeAll()
 			return nil, err
 		}
 		m.mu.Lock()
