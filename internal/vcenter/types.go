@@ -1,0 +1,89 @@
+package vcenter
+
+import "time"
+
+// Status is the connection state of a vCenter, as the last sync left it.
+type Status string
+
+// The statuses.
+const (
+	Unknown      Status = "Unknown"      // added, never synced
+	Connected    Status = "Connected"    // the last sync succeeded
+	Disconnected Status = "Disconnected" // the last sync failed; Error says why
+)
+
+// DefaultPort is the HTTPS port of vCenter's API.
+const DefaultPort = 443
+
+// VCenter is one vCenter Server or ESXi host the configuration server discovers machines from.
+type VCenter struct {
+	Name        string    `json:"name"`
+	Address     string    `json:"address"` // IP address or FQDN
+	Port        int       `json:"port"`
+	Account     string    `json:"account"`    // a vcenter account of the configuration server
+	Thumbprint  string    `json:"thumbprint"` // SHA-256 of the certificate, "AB:CD:..."
+	Status      Status    `json:"status"`
+	Error       string    `json:"error,omitempty"` // why the last sync failed
+	Added       time.Time `json:"added"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastSync    time.Time `json:"last_sync,omitzero"` // the last successful sync
+	About       string    `json:"about,omitempty"`    // product and version, e.g. "VMware vCenter Server 8.0.3"
+	VMs         []VM      `json:"vms"`
+}
+
+// VM is one discovered virtual machine.
+type VM struct {
+	Name        string   `json:"name"`
+	MoRef       string   `json:"moref"`         // managed object ID, e.g. vm-42
+	UUID        string   `json:"uuid"`          // BIOS UUID
+	InstanceID  string   `json:"instance_uuid"` // vCenter instance UUID
+	GuestOS     string   `json:"guest_os"`      // full name, from VMware Tools when running, else configured
+	GuestFamily string   `json:"guest_family"`  // linux, windows or other
+	PowerState  string   `json:"power_state"`   // poweredOn, poweredOff, suspended
+	IPs         []string `json:"ips"`
+	Host        string   `json:"host"`
+	Cluster     string   `json:"cluster,omitempty"` // empty on a standalone host
+	Datacenter  string   `json:"datacenter,omitempty"`
+	Datastores  []string `json:"datastores"`
+	CPUs        int      `json:"cpus"`
+	MemoryMB    int      `json:"memory_mb"`
+	Disks       []Disk   `json:"disks"`
+}
+
+// Disk is one virtual disk of a VM.
+type Disk struct {
+	Label     string `json:"label"` // "Hard disk 1"
+	Key       int32  `json:"key"`
+	SizeBytes int64  `json:"size_bytes"`
+	Datastore string `json:"datastore"`
+	File      string `json:"file"` // "[LocalDS_0] vm/vm.vmdk"
+	Thin      bool   `json:"thin,omitempty"`
+}
+
+// Machine is a physical server (or any machine not discovered through vCenter) added by address.
+type Machine struct {
+	Name    string    `json:"name"`
+	Address string    `json:"address"` // IP address or FQDN
+	Account string    `json:"account"` // ssh or windows account used to push the mobility service
+	Added   time.Time `json:"added"`
+}
+
+// ChangeKind says how a VM changed between two syncs.
+type ChangeKind string
+
+// The change kinds.
+const (
+	Added      ChangeKind = "added"
+	Removed    ChangeKind = "removed"
+	PowerOn    ChangeKind = "powered-on"
+	PowerOff   ChangeKind = "powered-off"
+	Reconfig   ChangeKind = "changed" // disks, IPs, host or OS changed
+	powerState            = "poweredOn"
+)
+
+// Change is one difference between the previous and the new list of a vCenter.
+type Change struct {
+	Kind ChangeKind `json:"kind"`
+	VM   string     `json:"vm"`    // name
+	UUID string     `json:"uuid"`  // instance UUID, or BIOS UUID if none
+}
