@@ -21,12 +21,12 @@ import (
 
 // Endpoint is where and how to log in to a vCenter.
 type Endpoint struct {
-	Address    string
-	Port       int
-	User       string
-	Password   string
-	Thumbprint string        // SHA-256 thumbprint the certificate must have; required
-	Timeout    time.Duration // for the whole sync; default 2 minutes
+	Address     string
+	Port        int
+	User        string
+	Password    string
+	Thumbprint  string        // SHA-256 thumbprint the certificate must have; required
+	Timeout     time.Duration // for the whole sync; default 2 minutes
 	DialTimeout time.Duration // for the TCP connection and TLS handshake; default 10 s
 }
 

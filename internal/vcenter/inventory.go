@@ -53,7 +53,9 @@ func ValidAddress(a string) error {
 	return nil
 }
 
-func isIPv6(a string) bool { return strings.Count(a, ":") >= 2 && strings.Trim(a, "0123456789abcdefABCDEF:.") == "" }
+func isIPv6(a string) bool {
+	return strings.Count(a, ":") >= 2 && strings.Trim(a, "0123456789abcdefABCDEF:.") == ""
+}
 
 type file struct {
 	Version  int       `json:"version"`

@@ -84,6 +84,6 @@ const (
 // Change is one difference between the previous and the new list of a vCenter.
 type Change struct {
 	Kind ChangeKind `json:"kind"`
-	VM   string     `json:"vm"`    // name
-	UUID string     `json:"uuid"`  // instance UUID, or BIOS UUID if none
+	VM   string     `json:"vm"`   // name
+	UUID string     `json:"uuid"` // instance UUID, or BIOS UUID if none
 }
