@@ -63,6 +63,13 @@ func TestMonitoringPages(t *testing.T) {
 	a := c.get(v + "/servers")
 	mustContain(t, "servers", a.Body, "Configuration server cs1", `<span class="badge ok">Connected</span>`, "ps1", "10.0.0.5:9443",
 		"12 %", "40 %", "71 %", "100.0 MiB", "drains in 2 min", "web01", "0.1.0")
+	// A process server its configuration server knows but that never reported: no figures.
+	fresh := initialReport(e.clock.Now(), "web01", 42.5)
+	fresh.ProcessServers = append(fresh.ProcessServers, vault.PSHealth{Name: "ps2", Address: "10.0.0.6:9443"})
+	e.report(t, vid, fresh)
+	a = c.get(v + "/servers")
+	mustContain(t, "servers", a.Body, `<td>ps2</td><td><span class="badge off">Disconnected</span><br><small>no heartbeat yet</small></td>`,
+		`<td colspan="4" class="muted">no report yet</td><td>never</td>`)
 	a = c.get(v + "/items")
 	mustContain(t, "items", a.Body, `<progress max="100" value="42.5"`, "42 %", "Initial replication")
 	a = c.get(v + "/jobs")
