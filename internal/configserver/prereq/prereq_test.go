@@ -171,7 +171,9 @@ func TestVaultAndClock(t *testing.T) {
 	}
 
 	// Our clock 7 minutes ahead (fake clock), then the vault's 6 minutes ahead (its Date header).
-	fake.Set(now.Add(7 * time.Minute))
+	// Set from the real time just before the probe: the vault's clock is the real one, and a slow
+	// run must not move the measured skew below 7m0s.
+	fake.Set(time.Now().Add(7 * time.Minute))
 	env = Env{ProbeVault: probeFor(root, base, nil), Clock: fake}
 	rep = Run(context.Background(), VaultAndClock(env, base, nil))
 	want := Result{Check: "clock", Status: Fail, Message: "this host's clock is 7m0s ahead of the vault's (more than 5m0s)",
