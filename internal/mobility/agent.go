@@ -258,6 +258,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		if connected {
 			backoff = a.opts.BackoffMin
 		}
+		var pe *wire.Error
+		if errors.As(err, &pe) && pe.Code == wire.ErrCodeSequence {
+			// The server does not hold the base this agent built on: compare with what it holds.
+			a.needResync("the process server refused a point: " + pe.Message)
+		}
 		a.mon.fail(err)
 		a.mon.update(func(s *Status) { s.Connected, s.State = false, StateDisconnected })
 		a.mon.event("disconnected", "warning", "session with the process server ended", "err", err.Error(), "retry_in", backoff.String())

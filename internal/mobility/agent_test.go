@@ -413,3 +413,24 @@ func TestAgentVerifyFindsDamage(t *testing.T) {
 		t.Fatal("replica not repaired")
 	}
 }
+
+// A point refused for its sequence leads to a resync, not to the same refusal forever.
+func TestAgentSequenceRefusal(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "sda.img")
+	const size = 4 << 20
+	testImage(t, img, size, 71)
+	peer := newTestPeer(t, map[string]int64{"sda": size})
+	peer.refuse = 1
+	cfg := testConfig(t, dir, Disk{Name: "sda", Path: img})
+	r := startAgent(t, cfg, Options{Dial: peer.dial})
+	waitFor(t, "initial replication", 20*time.Second, func() bool { return r.a.initialDone() })
+	ev := r.has("resync")
+	if ev == nil || !strings.HasPrefix(ev.Attrs["reason"], "the process server refused a point: base seq ") {
+		t.Fatalf("resync event %+v", ev)
+	}
+	want, _ := os.ReadFile(img)
+	if !bytes.Equal(peer.image("sda", size), want) {
+		t.Fatal("replica differs")
+	}
+}

@@ -32,6 +32,7 @@ type testPeer struct {
 	// hooks
 	onDurable func(seq uint64) bool // return false to cut the connection before Committed
 	discard   bool                  // count blocks but keep no data (benchmarks)
+	refuse    int                   // refuse this many complete points with a sequence error
 	conns     []net.Conn
 }
 
@@ -125,6 +126,12 @@ func (p *testPeer) serve(c net.Conn) {
 			}
 			seq, ops = m.Seq, nil
 			p.mu.Lock()
+			if p.refuse > 0 && m.Kind != wire.KindPartial {
+				p.refuse--
+				p.mu.Unlock()
+				wc.Send(wire.Error{Code: wire.ErrCodeSequence, Message: fmt.Sprintf("base seq %d of point %d is neither committed nor durable here", m.Base, m.Seq)})
+				return
+			}
 			p.kinds[seq] = m.Kind
 			if m.Base != p.committed {
 				p.t.Errorf("peer: point %d has base %d, committed is %d", m.Seq, m.Base, p.committed)
