@@ -1,0 +1,222 @@
+// Package sshhost runs throwaway "source hosts" for push-install tests: each is an OpenSSH server
+// (Debian's openssh-server, `sshd -D -f` with its own configuration and a fresh host key) in its
+// own network namespace, reached from the test through a veth pair on a private /24 of
+// 10.231.0.0/16 that exists only inside this machine. It needs root. Everything it creates (the
+// namespace, the veth pair, sshd and any process left in the namespace, the directory) is removed
+// when the test ends.
+//
+// The hosts share the test machine's file system: each gets its own directory (Host.Root) that
+// push-install tests use as the installation prefix, so that three hosts do not share files.
+package sshhost
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+)
+
+// Options shape one host.
+type Options struct {
+	// Uname, when set, is what `uname` prints on the host (a script first on the session's PATH),
+	// to play an unsupported operating system.
+	Uname string
+}
+
+// Host is one running SSH host.
+type Host struct {
+	Name    string // namespace name
+	Addr    string // the host's address inside its namespace
+	Gateway string // the test side's address on the same link: the host reaches the test here
+	Port    int
+	Dir     string // sshd's files
+	Root    string // an empty directory for the host's installations
+	HostKey ssh.PublicKey
+	// ClientKey is an OpenSSH private key (PEM) that may log in as root.
+	ClientKey []byte
+}
+
+// Start creates a host; it fails the test with what to install when sshd or root is missing.
+func Start(t testing.TB, opts Options) *Host {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("sshhost: needs root (network namespaces); run the tests as root")
+	}
+	sshd, err := exec.LookPath("/usr/sbin/sshd")
+	if err != nil {
+		t.Fatal("sshhost: /usr/sbin/sshd not found: apt-get install -y openssh-server")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Fatal("sshhost: ip not found: apt-get install -y iproute2")
+	}
+	dir := t.TempDir()
+	h := &Host{Dir: dir, Root: filepath.Join(dir, "root"), Port: 22}
+	for _, d := range []string{h.Root, filepath.Join(dir, "bin"), "/run/sshd"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	// Keys: a host key for sshd, a client key allowed to log in.
+	hostPriv := newKey(t, filepath.Join(dir, "host_key"))
+	h.HostKey = hostPriv
+	clientPub := newKey(t, filepath.Join(dir, "client_key"))
+	h.ClientKey, _ = os.ReadFile(filepath.Join(dir, "client_key"))
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(clientPub), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if opts.Uname != "" {
+		script := "#!/bin/sh\necho '" + strings.ReplaceAll(opts.Uname, "'", "") + "'\n"
+		if err := os.WriteFile(filepath.Join(dir, "bin", "uname"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	n, unlock := allocate(t)
+	h.Name = fmt.Sprintf("osrssh%d-%d", os.Getpid()%100000, n)
+	veth, peer := fmt.Sprintf("osh%dh", n), fmt.Sprintf("osh%dn", n)
+	h.Gateway, h.Addr = fmt.Sprintf("10.231.%d.1", n), fmt.Sprintf("10.231.%d.2", n)
+	t.Cleanup(func() { h.destroy(veth) })
+	for _, args := range [][]string{
+		{"netns", "add", h.Name},
+		{"link", "add", veth, "type", "veth", "peer", "name", peer},
+		{"link", "set", peer, "netns", h.Name},
+		{"addr", "add", h.Gateway + "/24", "dev", veth},
+		{"link", "set", veth, "up"},
+		{"-n", h.Name, "addr", "add", h.Addr + "/24", "dev", peer},
+		{"-n", h.Name, "link", "set", peer, "up"},
+		{"-n", h.Name, "link", "set", "lo", "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			unlock()
+			t.Fatalf("sshhost: ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	unlock() // the link holds the subnet now
+	conf := fmt.Sprintf(`ListenAddress %s:22
+HostKey %s/host_key
+PidFile %s/sshd.pid
+AuthorizedKeysFile %s/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+SetEnv PATH=%s/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+LogLevel ERROR
+`, h.Addr, dir, dir, dir, dir)
+	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", h.Name, sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	logf, _ := os.Create(filepath.Join(dir, "sshd.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("sshhost: start sshd: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(h.Addr, "22"), time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
+			t.Fatalf("sshhost: sshd on %s does not answer: %v\n%s", h.Addr, err, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return h
+}
+
+// destroy ends every process in the namespace and removes the namespace and the link.
+func (h *Host) destroy(veth string) {
+	if out, err := exec.Command("ip", "netns", "pids", h.Name).Output(); err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	}
+	_ = exec.Command("ip", "link", "del", veth).Run()
+	_ = exec.Command("ip", "netns", "del", h.Name).Run()
+}
+
+// Signer returns the client key as an ssh.Signer.
+func (h *Host) Signer(t testing.TB) ssh.Signer {
+	s, err := ssh.ParsePrivateKey(h.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newKey writes a new ed25519 private key (OpenSSH PEM, 0600) and returns its public key.
+func newKey(t testing.TB, path string) ssh.PublicKey {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(blk), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sp, _ := ssh.NewPublicKey(pub)
+	return sp
+}
+
+// allocate picks a /24 of 10.231.0.0/16 that no interface of this machine uses. It holds a lock
+// (flock, across processes) until unlock is called, once the caller's link holds the address.
+func allocate(t testing.TB) (int, func()) {
+	t.Helper()
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "osr-sshhost.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		lock.Close()
+		t.Fatal(err)
+	}
+	unlock := func() { lock.Close() }
+	addrs, _ := net.InterfaceAddrs()
+	used := map[int]bool{}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip4 := ipn.IP.To4(); ip4 != nil && ip4[0] == 10 && ip4[1] == 231 {
+				used[int(ip4[2])] = true
+			}
+		}
+	}
+	for n := 1; n < 255; n++ {
+		if !used[n] {
+			if _, err := net.InterfaceByName(fmt.Sprintf("osh%dh", n)); err == nil {
+				continue // a link left without an address
+			}
+			return n, unlock
+		}
+	}
+	unlock()
+	t.Fatal("sshhost: no free subnet in 10.231.0.0/16")
+	return 0, nil
+}
