@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -104,7 +107,11 @@ func TestKillAgent(t *testing.T) {
 		for id, p := range committedBefore(t, c, a.machine) {
 			seen[id] = p
 		}
-		a.p.kill9()
+		if trial%5 == 2 {
+			killInFreeze(t, a, disk, 5*time.Second) // aim at the capture's freeze
+		} else {
+			a.p.kill9()
+		}
 		// A kill inside the capture's freeze leaves the file system frozen (the kernel keeps it);
 		// the restarted agent must thaw it, or the machine's writers hang for good.
 		wasFrozen := frozen(t, disk.mnt)
@@ -162,6 +169,39 @@ func TestKillProcessServer(t *testing.T) {
 	if a.p.exited() {
 		t.Fatalf("the agent exited: %v", a.p.err)
 	}
+}
+
+// killInFreeze kills the agent while the disk's file system is frozen (a write to it blocks for
+// more than 15 ms), or at the end of timeout if no freeze came.
+func killInFreeze(t *testing.T, a *agent, disk *loopDisk, timeout time.Duration) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(disk.mnt, "freeze-probe"), os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writing atomic.Int64 // start of the write in progress (unix ns), 0: none
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b := []byte{1}
+		for !stop.Load() {
+			writing.Store(time.Now().UnixNano())
+			f.WriteAt(b, 0)
+			writing.Store(0)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if s := writing.Load(); s != 0 && time.Since(time.Unix(0, s)) > 15*time.Millisecond {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	a.p.kill9()
+	stop.Store(true)
+	go func() { <-done; f.Close() }() // the probe's write may wait for the thaw
 }
 
 // hasEvent reports whether an event's kind or message mentions word.

@@ -114,19 +114,44 @@ func TestWholeFlow(t *testing.T) {
 		return a != "", "no rpo-exceeded alert for item/web01"
 	})
 	t.Logf("RPO alert %v after the agent stopped: %s", time.Since(stopped).Round(time.Second), rpoAlert(t, env))
-	ps.start("agent", nil, "mobility", "serve", "--config", agentCfg)
+	agent2 := ps.start("agent", nil, "mobility", "serve", "--config", agentCfg)
 	back := time.Now()
 	waitFor(t, 60*time.Second, "the RPO alert of web01 to clear", func() (bool, string) {
 		a := rpoAlert(t, env)
 		return a == "", a
 	})
-	t.Logf("RPO alert cleared %v after the agent restarted; whole flow %v", time.Since(back).Round(time.Second), time.Since(begin).Round(time.Second))
+	t.Logf("RPO alert cleared %v after the agent restarted", time.Since(back).Round(time.Second))
+
+	// 7. Disabling replication stops the agent's data path (the service keeps running, idle).
+	mustOSR(t, env, "replication", "disable", "web01", "--vault", "default")
+	waitFor(t, 30*time.Second, "the agent to stop replicating", func() (bool, string) {
+		out, code := osr(t, nil, "mobility", "status", "--config", agentCfg)
+		return code == 3 && agent2.logHas("replication is not enabled for this machine"), fmt.Sprintf("exit %d: %s", code, out)
+	})
+
+	// 8. osr up stops on SIGTERM and a second start reuses everything.
 	if !up.stop(20 * time.Second) {
 		t.Fatal("osr up did not stop within 20 s of SIGTERM")
 	}
 	if !up.logHas("osr up: stopped") {
 		t.Fatal("osr up did not say it stopped")
 	}
+	up = ps.start("up", env, "up", "--data-dir", upDir, "--listen", "127.0.0.1:"+strconv.Itoa(port[0]))
+	waitFor(t, 30*time.Second, "osr up to be up again", func() (bool, string) {
+		b, _ := os.ReadFile(up.log)
+		return strings.Count(string(b), "osr is up.") == 2, "one summary so far"
+	})
+	b, _ := os.ReadFile(up.log)
+	for s, n := range map[string]int{"osr up: created user admin (owner)": 1, "osr up: created vault default": 1, "Configuration server prerequisites:": 1} {
+		if got := strings.Count(string(b), s); got != n {
+			t.Errorf("%q appears %d times in the log of two starts, want %d", s, got, n)
+		}
+	}
+	decode(t, mustOSR(t, env, "vault", "list", "--json"), &vaults)
+	if len(vaults) != 1 {
+		t.Fatalf("vaults after a second start: %+v", vaults)
+	}
+	t.Logf("whole flow %v", time.Since(begin).Round(time.Second))
 }
 
 type itemView struct {
