@@ -292,7 +292,11 @@ func (a *Agent) updateInitialPercent() {
 	if total > 0 {
 		pct = float64(done) * 100 / float64(total)
 	}
-	a.mon.update(func(s *Status) { s.InitialPercent = pct })
+	disks := make([]DiskStatus, len(a.disks))
+	for i, d := range a.disks {
+		disks[i] = DiskStatus{Name: d.name, Path: d.path, Size: d.Size(), InitialBytes: a.cursor[d.name]}
+	}
+	a.mon.update(func(s *Status) { s.InitialPercent, s.Disks = pct, disks })
 }
 
 func (a *Agent) initialDone() bool {

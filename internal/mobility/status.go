@@ -36,22 +36,32 @@ type Status struct {
 	PointID        string    `json:"point_id,omitempty"`
 	CaptureTime    time.Time `json:"capture_time,omitzero"` // of the newest committed point
 	// RPOSeconds is the age of the newest committed point's capture time; -1 before the first.
-	RPOSeconds      float64   `json:"rpo_seconds"`
-	BacklogBytes    int64     `json:"backlog_bytes"`    // sent but not committed
-	InFlightPoints  int       `json:"in_flight_points"` // begun and not committed
-	ThroughputBps   float64   `json:"throughput_bytes_per_second"`
-	SentBytes       int64     `json:"sent_bytes"` // block data sent since the start
-	Tracker         string    `json:"tracker"`
-	TrackingBytes   int64     `json:"tracking_state_bytes"`
-	TrackingPerGiB  int64     `json:"tracking_state_bytes_per_gib"`
-	BandwidthCap    string    `json:"bandwidth_cap"`
-	ServerStatus    string    `json:"process_server_status,omitempty"` // the PS's last Status reason
-	LastError       string    `json:"last_error,omitempty"`
-	LastErrorTime   time.Time `json:"last_error_time,omitzero"`
-	LastVerify      time.Time `json:"last_verify,omitzero"`
-	VerifyDivergent int64     `json:"verify_divergent_blocks"`
-	Resyncs         int       `json:"resyncs"`
-	Events          []Event   `json:"events"`
+	RPOSeconds      float64      `json:"rpo_seconds"`
+	BacklogBytes    int64        `json:"backlog_bytes"`    // sent but not committed
+	InFlightPoints  int          `json:"in_flight_points"` // begun and not committed
+	ThroughputBps   float64      `json:"throughput_bytes_per_second"`
+	SentBytes       int64        `json:"sent_bytes"` // block data sent since the start
+	Tracker         string       `json:"tracker"`
+	TrackingBytes   int64        `json:"tracking_state_bytes"`
+	TrackingPerGiB  int64        `json:"tracking_state_bytes_per_gib"`
+	BandwidthCap    string       `json:"bandwidth_cap"`
+	ServerStatus    string       `json:"process_server_status,omitempty"` // the PS's last Status reason
+	LastError       string       `json:"last_error,omitempty"`
+	LastErrorTime   time.Time    `json:"last_error_time,omitzero"`
+	LastVerify      time.Time    `json:"last_verify,omitzero"`
+	VerifyDivergent int64        `json:"verify_divergent_blocks"`
+	Resyncs         int          `json:"resyncs"`
+	Disks           []DiskStatus `json:"disks"`
+	Events          []Event      `json:"events"`
+}
+
+// DiskStatus describes one protected disk.
+type DiskStatus struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+	// InitialBytes is how far initial replication has read the disk.
+	InitialBytes int64 `json:"initial_replication_bytes"`
 }
 
 // maxEvents is how many recent events status keeps.
@@ -127,6 +137,7 @@ func (m *monitor) snapshot() Status {
 	defer m.mu.Unlock()
 	s := m.st
 	s.Events = append([]Event(nil), m.st.Events...)
+	s.Disks = append([]DiskStatus(nil), m.st.Disks...)
 	now := m.now()
 	s.RPOSeconds = -1
 	if !s.CaptureTime.IsZero() {
