@@ -109,7 +109,7 @@ func TestWholeFlow(t *testing.T) {
 		t.Fatal("the agent did not stop within 30 s of SIGTERM")
 	}
 	stopped := time.Now()
-	waitFor(t, 100*time.Second, "the RPO alert of web01", func() (bool, string) {
+	waitFor(t, 110*time.Second, "the RPO alert of web01", func() (bool, string) {
 		a := rpoAlert(t, env)
 		return a != "", "no rpo-exceeded alert for item/web01"
 	})
