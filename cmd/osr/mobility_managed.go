@@ -62,6 +62,7 @@ type managedAgent struct {
 
 	mu        sync.Mutex
 	agent     *mobility.Agent // running, or nil
+	startErr  string          // why the data path could not start, while it cannot
 	replicate bool
 	running   agentSettings
 }
@@ -75,10 +76,13 @@ type agentSettings struct {
 func (m *managedAgent) heartbeat() any {
 	hb := configserver.AgentHeartbeat{Version: osrVersion()}
 	m.mu.Lock()
-	ag, replicate := m.agent, m.replicate
+	ag, replicate, startErr := m.agent, m.replicate, m.startErr
 	m.mu.Unlock()
 	if !replicate || ag == nil {
-		if replicate {
+		switch {
+		case replicate && startErr != "":
+			hb.State, hb.Error = "error", startErr
+		case replicate:
 			hb.State = "enabling"
 		}
 		return hb
@@ -156,13 +160,25 @@ func (m *managedAgent) onConfig(ctx context.Context, raw json.RawMessage) {
 	m.setState(true, want)
 	m.sup.Replace(ctx, "mobility service", func(ctx context.Context) error {
 		ag, err := mobility.New(&cfg, mobility.Options{Clock: m.app.clock, Logger: m.log})
+		m.mu.Lock()
+		m.startErr = ""
+		if err != nil {
+			m.startErr = err.Error()
+		}
+		m.mu.Unlock()
 		if err != nil {
 			return err
 		}
 		defer ag.Close()
 		m.setAgent(ag)
 		defer m.setAgent(nil)
-		return ag.Run(ctx)
+		err = ag.Run(ctx)
+		if err != nil && ctx.Err() == nil {
+			m.mu.Lock()
+			m.startErr = err.Error()
+			m.mu.Unlock()
+		}
+		return err
 	})
 	m.poke()
 }
@@ -175,7 +191,7 @@ func (m *managedAgent) setAgent(ag *mobility.Agent) {
 
 func (m *managedAgent) setState(replicate bool, s agentSettings) {
 	m.mu.Lock()
-	m.replicate, m.running = replicate, s
+	m.replicate, m.running, m.startErr = replicate, s, ""
 	m.mu.Unlock()
 }
 

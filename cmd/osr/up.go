@@ -130,8 +130,15 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 		return fail(err)
 	}
 	csDir := filepath.Join(o.dataDir, upConfigServerDir)
-	cs, err := configserver.New(configserver.Config{DataDir: csDir, Clock: a.clock, Logger: log.With("component", "config-server")})
+	// The configuration server's port is open before the process server starts, so that its first
+	// heartbeat is answered.
+	apiLn, err := net.Listen("tcp", summary.registration.APIAddress)
 	if err != nil {
+		return fail(fmt.Errorf("configuration server: listen on %s: %w", summary.registration.APIAddress, err))
+	}
+	cs, err := configserver.New(configserver.Config{DataDir: csDir, Clock: a.clock, Logger: log.With("component", "config-server"), API: apiLn})
+	if err != nil {
+		apiLn.Close()
 		return fail(err)
 	}
 	g.Go(func() error { return cs.Run(gctx) })

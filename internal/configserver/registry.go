@@ -151,6 +151,9 @@ func (r *Registry) AddAgent(a AgentRecord) (AgentRecord, error) {
 		slices.SortFunc(st.Agents, func(x, y AgentRecord) int { return strings.Compare(x.Machine, y.Machine) })
 		return nil
 	})
+	if err == nil {
+		r.report() // the vault's inventory gets the machine at once
+	}
 	return a, err
 }
 
@@ -279,10 +282,14 @@ func (r *Registry) BeatAgent(machine string, h AgentHeartbeat) {
 	r.beats["agent/"+machine] = seen{at: r.clock.Now(), agent: h}
 	r.mu.Unlock()
 	if !had || reportChanged(old.agent, h) {
-		select {
-		case r.reports <- struct{}{}:
-		default:
-		}
+		r.report()
+	}
+}
+
+func (r *Registry) report() {
+	select {
+	case r.reports <- struct{}{}:
+	default:
 	}
 }
 
@@ -292,8 +299,8 @@ func reportChanged(a, b AgentHeartbeat) bool {
 	return a.State != b.State || a.LastPointID != b.LastPointID || a.Error != b.Error || int(a.InitialPercent/10) != int(b.InitialPercent/10)
 }
 
-// Reports receives when an agent's replication report changed, so that the vault hears of it
-// before the next periodic heartbeat.
+// Reports receives when an agent enrolled or its replication report changed, so that the vault
+// hears of it before the next periodic heartbeat.
 func (r *Registry) Reports() <-chan struct{} { return r.reports }
 
 // ConfigVersion returns the current configuration version and a channel closed when it changes.
