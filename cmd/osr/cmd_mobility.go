@@ -29,7 +29,7 @@ func (a *app) mobilityCommands() []*cobra.Command {
 		Short: "The mobility service: protects this machine's disks and replicates them to a process server",
 	}
 	var config string
-	cmd.PersistentFlags().StringVar(&config, "config", "/etc/osr/mobility.yaml", "configuration file")
+	cmd.PersistentFlags().StringVar(&config, "config", "/etc/osr/mobility/mobility.yaml", "configuration file (the one osr mobility install writes)")
 	load := func() (*mobility.Config, error) { return mobility.LoadConfig(config) }
 
 	serve := &cobra.Command{
@@ -37,6 +37,10 @@ func (a *app) mobilityCommands() []*cobra.Command {
 		Short: "Run the mobility service (reconnects to its process server forever)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// An agent installed under a configuration server runs as it says (mobility_managed.go).
+			if managed, err := a.serveMobilityManaged(cmd.Context(), config); managed {
+				return err
+			}
 			cfg, err := load()
 			if err != nil {
 				return err
@@ -133,7 +137,7 @@ func (a *app) mobilityCommands() []*cobra.Command {
 			return mobility.RequestCapture(cmd.Context(), cfg.StateDir)
 		},
 	}
-	cmd.AddCommand(serve, status, verify, capture)
+	cmd.AddCommand(serve, status, verify, capture, a.mobilityInstallCommand())
 	return []*cobra.Command{cmd}
 }
 
