@@ -86,6 +86,10 @@ mkdir -p "$RUN" "$LOGS"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# cpu PID: user+system CPU seconds the process used so far.
+TCK=$(getconf CLK_TCK)
+cpu() { awk -v t="$TCK" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 # peak_rss PID: VmHWM in KiB.
 peak_rss() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
@@ -216,7 +220,9 @@ start_agent bench
 BENCH_AGENT_PID=$AGENT_PID
 SEQ=$(wait_committed bench 1)
 T_OSR_FULL=$(secs "$t0" "$(now)")
-log "osr initial replication: $T_OSR_FULL s (committed seq $SEQ)"
+CPU_AGENT_FULL=$(cpu "$BENCH_AGENT_PID")
+CPU_PS_FULL=$(cpu "$PS_PID")
+log "osr initial replication: $T_OSR_FULL s (committed seq $SEQ), CPU agent $CPU_AGENT_FULL s, PS $CPU_PS_FULL s"
 
 banner "c. delta cycle"
 MUTATE_OUT=$("$BIN/mutate" --image "$IMAGE" --percent "$BENCH_PERCENT" --seed 1)
@@ -231,6 +237,9 @@ wait_committed bench $((SEQ + 1)) >/dev/null
 T_OSR_DELTA=$(secs "$t0" "$(now)")
 rx1=$(ps_received)
 WIRE_BYTES=$((rx1 - rx0))
+CPU_AGENT_DELTA=$(awk -v a="$(cpu "$BENCH_AGENT_PID")" -v b="$CPU_AGENT_FULL" 'BEGIN { printf "%.2f", a - b }')
+CPU_PS_DELTA=$(awk -v a="$(cpu "$PS_PID")" -v b="$CPU_PS_FULL" 'BEGIN { printf "%.2f", a - b }')
+PS_RSS_ONE=$(peak_rss "$PS_PID")
 log "osr delta: $T_OSR_DELTA s, $WIRE_BYTES bytes on the wire"
 t0=$(now)
 RSYNC_STATS=$(rsync -e "$SSH_CMD" --inplace --no-whole-file --stats "$IMAGE" "127.0.0.1:$COPY")
@@ -306,8 +315,11 @@ echo
 echo "| figure | osr | peer | ratio | goal | result |"
 echo "|---|---|---|---|---|---|"
 echo "| initial replication (agent → PS → file://) | ${T_OSR_FULL} s ($FULL_MIBS) | rsync -e ssh --whole-file ${T_RSYNC_FULL} s | $R_FULL | ≤ 0.8 | $(verdict "$R_FULL" 0.8) |"
+echo "| CPU of the initial replication | agent ${CPU_AGENT_FULL} s, PS ${CPU_PS_FULL} s | | | | info |"
 echo "| delta cycle, capture to commit | ${T_OSR_DELTA} s | rsync --inplace --no-whole-file ${T_RSYNC_DELTA} s | $R_DELTA | ≤ 0.1 | $(verdict "$R_DELTA" 0.1) |"
 echo "| delta bytes on the wire | $(mib "$WIRE_BYTES") | zstd of the changed blocks $(mib "$ZSTD_BYTES") (rsync sent $(mib "${RSYNC_SENT:-0}")) | $R_WIRE | ≤ 1.2 | $(verdict "$R_WIRE" 1.2) |"
+echo "| CPU of the delta cycle | agent ${CPU_AGENT_DELTA} s, PS ${CPU_PS_DELTA} s | | | | info |"
+echo "| PS peak RSS, one agent, 2 GiB | $((PS_RSS_ONE / 1024)) MiB | | | | info |"
 echo "| agent peak RSS, 2 GiB disk | $((AGENT_RSS / 1024)) MiB | | | ≤ 64 MiB | $(verdict "$AGENT_RSS" 65536) |"
 echo "| tracking state per GiB | ${TRACK_PER_GIB:-n/a} bytes | | | | info |"
 echo "| export of the last point equals the image | | | | byte-exact | $EXPORT_OK |"
