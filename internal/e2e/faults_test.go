@@ -15,7 +15,8 @@ import (
 )
 
 // TestConnectionCut: the agent talks to the process server through a proxy that resets every
-// connection at random moments, mid-stream; replication resumes by itself each time.
+// connection at random moments, mid-stream; replication resumes by itself each time. Then the
+// link gets 40 ms of latency, and stalls for 5 s without a reset.
 func TestConnectionCut(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
@@ -48,6 +49,14 @@ func TestConnectionCut(t *testing.T) {
 	if cuts < 8 {
 		t.Fatalf("cut %d connections in 8 cuts", cuts)
 	}
+	// 40 ms each way (a WAN link): points keep coming.
+	proxy.SetDelay(40 * time.Millisecond)
+	c.waitPoints(a.machine, 2, time.Now(), 60*time.Second)
+	proxy.SetDelay(0)
+	// A stall with no reset (the proxy holds the data for 5 s), then the link is back.
+	proxy.Pause()
+	time.Sleep(5 * time.Second)
+	proxy.Resume()
 	lastCut := time.Now()
 	afterFault(t, c, a, w, dir, seen, lastCut, "connect")
 	if a.p.exited() {
