@@ -128,20 +128,8 @@ func checkPoint(t *testing.T, v *vault, dir string, p point, w *workload) pointC
 	}
 	var roots []string
 	for _, d := range w.roots {
-		img := filepath.Join(dir, fmt.Sprintf("export-%s-%s.raw", p.ID[:12], d.name))
-		run(t, v.env(), osrBin, "store", "export", "--point", p.ID, "--machine", p.Machine, "--disk", d.name, "--out", img)
-		defer os.Remove(img)
-		if out, code := runCode(t, nil, "fsck.ext4", "-n", "-f", img); code != 0 {
-			t.Fatalf("point %s disk %s (captured %s): fsck.ext4 -n -f exit %d:\n%s", p.ID[:12], d.name,
-				p.Time.Format(time.RFC3339Nano), code, out)
-		}
-		mnt := filepath.Join(dir, fmt.Sprintf("point-%s-%s", p.ID[:12], d.name))
-		if err := os.MkdirAll(mnt, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		run(t, nil, "mount", "-o", "loop,ro,noload", img, mnt)
-		defer os.Remove(mnt)
-		defer unmount(t, mnt)
+		mnt, release := mountPoint(t, v, dir, p, d.name)
+		defer release()
 		roots = append(roots, "--root", d.name+"="+filepath.Join(mnt, "w"))
 	}
 	verify := func(slack time.Duration) (string, bool) {
@@ -177,4 +165,27 @@ func frozen(t *testing.T, mnt string) bool {
 	}
 	t.Fatalf("fsfreeze -f %s: %v %s", mnt, err, out)
 	return false
+}
+
+// mountPoint exports one disk of a point, checks it with fsck.ext4 -n -f and mounts it
+// read-only (loop, ro, noload); it returns the mount point and a function that unmounts it and
+// removes the export.
+func mountPoint(t *testing.T, v *vault, dir string, p point, disk string) (string, func()) {
+	t.Helper()
+	img := filepath.Join(dir, fmt.Sprintf("export-%s-%s.raw", p.ID[:12], disk))
+	mnt := filepath.Join(dir, fmt.Sprintf("point-%s-%s", p.ID[:12], disk))
+	run(t, v.env(), osrBin, "store", "export", "--point", p.ID, "--machine", p.Machine, "--disk", disk, "--out", img)
+	if out, code := runCode(t, nil, "fsck.ext4", "-n", "-f", img); code != 0 {
+		t.Fatalf("point %s disk %s (captured %s): fsck.ext4 -n -f exit %d:\n%s", p.ID[:12], disk,
+			p.Time.Format(time.RFC3339Nano), code, out)
+	}
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(t, nil, "mount", "-o", "loop,ro,noload", img, mnt)
+	return mnt, func() {
+		unmount(t, mnt)
+		os.Remove(mnt)
+		os.Remove(img)
+	}
 }

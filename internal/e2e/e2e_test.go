@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +67,17 @@ func TestTwoDisks(t *testing.T) {
 			t.Fatalf("point %s has %d disks, want 2", p.ID[:12], len(p.Disks))
 		}
 		t.Logf("point %s %s: %s", p.ID[:12], p.Time.Format("15:04:05.000"), checkPoint(t, c.vault, dir, p, w).out)
+	}
+	// The check can fail: disk sda of the first point with disk sdb of the last one are two
+	// instants, even with a window that admits both.
+	first, last := ps[0], ps[len(ps)-1]
+	mntA, releaseA := mountPoint(t, c.vault, dir, first, "sda")
+	defer releaseA()
+	mntB, releaseB := mountPoint(t, c.vault, dir, last, "sdb")
+	defer releaseB()
+	out, code := runCode(t, nil, workloadBin, "verify", "--manifest", w.manifest, "--at", first.Time.Format(time.RFC3339Nano),
+		"--slack", last.Committed.Sub(first.Time).String(), "--root", "sda="+filepath.Join(mntA, "w"), "--root", "sdb="+filepath.Join(mntB, "w"))
+	if code != 1 || !strings.Contains(out, "the files fit no single cut in the capture window") {
+		t.Errorf("sda of %s with sdb of %s: verify exit %d, want 1 with no single cut:\n%s", first.ID[:12], last.ID[:12], code, out)
 	}
 }

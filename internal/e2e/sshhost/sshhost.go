@@ -100,6 +100,8 @@ func Start(t testing.TB, opts Options) *Host {
 		{"-n", h.Name, "addr", "add", h.Addr + "/24", "dev", peer},
 		{"-n", h.Name, "link", "set", peer, "up"},
 		{"-n", h.Name, "link", "set", "lo", "up"},
+		// Every address of the test machine is reachable through the gateway.
+		{"-n", h.Name, "route", "add", "default", "via", h.Gateway},
 	} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			unlock()
