@@ -1,7 +1,6 @@
 package mobility
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
@@ -9,8 +8,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/opensiterecovery/osr/internal/mobility/state"
 )
 
 // testImage writes a sparse image: random data in a few regions, holes elsewhere.
@@ -147,72 +144,4 @@ func (r *running) last(kind string) *Event {
 		}
 	}
 	return nil
-}
-
-func TestAgentInitialIncrementalAndRestart(t *testing.T) {
-	dir := t.TempDir()
-	img := filepath.Join(dir, "sda.img")
-	const size = 24 << 20
-	testImage(t, img, size, 1)
-	peer := newTestPeer(t, map[string]int64{"sda": size})
-	cfg := testConfig(t, dir, Disk{Name: "sda", Path: img})
-	r := startAgent(t, cfg, Options{Dial: peer.dial})
-	waitFor(t, "initial replication", 20*time.Second, func() bool { return r.a.initialDone() })
-	want, _ := os.ReadFile(img)
-	if !bytes.Equal(peer.image("sda", size), want) {
-		t.Fatal("replica differs from the image after initial replication")
-	}
-	_, received := peer.stats()
-	partials := 0
-	for seq := range received {
-		if peer.kinds[seq] == "partial" {
-			partials++
-		}
-	}
-	if partials < 3 {
-		t.Fatalf("%d partial points, want several of 4 MiB", partials)
-	}
-	st := r.a.Status()
-	if st.State != StateProtected || st.InitialPercent != 100 || st.TrackingPerGiB != 4<<20 {
-		t.Fatalf("status %+v", st)
-	}
-	// Sockets answer.
-	qs, err := QueryStatus(context.Background(), cfg.StateDir)
-	if err != nil || qs.CommittedSeq != st.CommittedSeq {
-		t.Fatalf("status over the socket: %+v %v", qs.CommittedSeq, err)
-	}
-
-	// 1% of the blocks change: the next point holds exactly them.
-	before, _ := peer.stats()
-	changed := mutate(t, img, size/4096/100, 2)
-	r.a.Trigger()
-	waitFor(t, "the incremental point", 20*time.Second, func() bool { c, _ := peer.stats(); return c > before })
-	c, received := peer.stats()
-	if received[c] != changed {
-		t.Fatalf("incremental point %d carries %d blocks, want %d", c, received[c], changed)
-	}
-	want, _ = os.ReadFile(img)
-	if !bytes.Equal(peer.image("sda", size), want) {
-		t.Fatal("replica differs after the incremental point")
-	}
-	v, err := RequestVerify(context.Background(), cfg.StateDir)
-	if err != nil || v.MapDivergent != 0 || v.SourceDiffers != 0 || v.Blocks != size/4096 {
-		t.Fatalf("verify %+v %v", v, err)
-	}
-	r.stop()
-	as, err := state.LoadAgent(cfg.StateDir)
-	if err != nil || as.Running || as.CommittedSeq != c || !as.InitialDone {
-		t.Fatalf("state after a clean stop: %+v %v", as, err)
-	}
-
-	// A clean restart needs no resync; a change while stopped goes into the next point.
-	changed = mutate(t, img, 7, 3)
-	r = startAgent(t, cfg, Options{Dial: peer.dial})
-	r.a.Trigger()
-	waitFor(t, "the point after the restart", 20*time.Second, func() bool { n, _ := peer.stats(); return n > c })
-	_, received = peer.stats()
-	n := c + 1
-	if received[n] != changed || r.has("resync") != nil {
-		t.Fatalf("after a clean restart: %d blocks (want %d), resync %v", received[n], changed, r.has("resync"))
-	}
 }

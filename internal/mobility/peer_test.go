@@ -14,10 +14,10 @@ import (
 	"github.com/opensiterecovery/osr/internal/wire"
 )
 
-// testPeer is a stand-in process server speaking the data-path protocol, for the agent's own
-// logic tests until internal/processserver exists: it keeps the replica of each disk in memory
-// and commits every point right after Durable. The tests against the real process server are
-// in ps_test.go.
+// testPeer speaks the data-path protocol with an in-memory replica, for what the real process
+// server cannot be made to do: a replica damaged behind the agent's back, a refused sequence, and
+// a sink that keeps nothing for the memory benchmark. Everything else is tested against the real
+// process server (ps_test.go).
 type testPeer struct {
 	t  *testing.T
 	l  net.Listener

@@ -3,6 +3,7 @@ package mobility
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -300,5 +301,76 @@ func TestPSRestartDuringInitial(t *testing.T) {
 	want, _ := os.ReadFile(img)
 	if got := ps.export(t, r.a.Status().CommittedSeq, "sda"); !bytes.Equal(got, want) {
 		t.Fatal("export after the process server restart differs")
+	}
+}
+
+// A clean stop and start need no resync: the next point carries exactly what changed meanwhile.
+// The running service answers status and verify on its socket.
+func TestPSCleanRestart(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "sda.img")
+	const size = 8 << 20
+	testImage(t, img, size, 81)
+	ps := startPS(t, dir)
+	cfg := ps.config(t, Disk{Name: "sda", Path: img})
+	r := startAgent(t, cfg, Options{})
+	waitFor(t, "initial replication", 60*time.Second, func() bool { return r.a.initialDone() })
+	st := r.a.Status()
+	qs, err := QueryStatus(context.Background(), cfg.StateDir)
+	if err != nil || qs.CommittedSeq != st.CommittedSeq || qs.State != StateProtected || qs.TrackingPerGiB != 4<<20 || len(qs.Disks) != 1 {
+		t.Fatalf("status over the socket: %+v %v", qs, err)
+	}
+	r.stop()
+	as, err := state.LoadAgent(cfg.StateDir)
+	if err != nil || as.Running || as.CommittedSeq != st.CommittedSeq || !as.InitialDone {
+		t.Fatalf("state after a clean stop: %+v %v", as, err)
+	}
+	changed := mutate(t, img, 7, 82)
+	r = startAgent(t, cfg, Options{})
+	waitFor(t, "the point after the restart", 60*time.Second, func() bool { return r.a.Status().CommittedSeq > st.CommittedSeq })
+	if p := ps.points(t)[st.CommittedSeq+1]; p.Stats.BlocksWritten != int64(changed) || r.has("resync") != nil {
+		t.Fatalf("after a clean restart: %d blocks written (want %d), resync %+v", p.Stats.BlocksWritten, changed, r.has("resync"))
+	}
+}
+
+// A replica that lost everything (a new process server and vault) gets a new initial replication
+// in partial points.
+func TestPSReplicaLost(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "sda.img")
+	const size = 16 << 20
+	testImage(t, img, size, 41)
+	ps := startPS(t, filepath.Join(dir, "site1"))
+	cfg := ps.config(t, Disk{Name: "sda", Path: img})
+	r := startAgent(t, cfg, Options{})
+	waitFor(t, "initial replication", 60*time.Second, func() bool { return r.a.initialDone() })
+	old := r.a.Status().CommittedSeq
+	r.stop()
+	ps.stop()
+	ps = startPS(t, filepath.Join(dir, "site2"))
+	cfg2 := ps.config(t, Disk{Name: "sda", Path: img})
+	cfg2.StateDir = cfg.StateDir
+	r = startAgent(t, cfg2, Options{})
+	waitFor(t, "the resync", 60*time.Second, func() bool { return r.has("resync") != nil })
+	waitFor(t, "the new initial replication", 60*time.Second, func() bool {
+		c := r.last("committed")
+		return r.a.initialDone() && c != nil && c.Attrs["kind"] != "partial"
+	})
+	want := fmt.Sprintf("the replica map is for seq %d, the process server's newest committed point is seq 0", old)
+	if ev := r.has("resync"); ev.Attrs["reason"] != want {
+		t.Fatalf("resync event %+v", ev)
+	}
+	partial := 0
+	for _, p := range ps.points(t) {
+		if p.Partial {
+			partial++
+		}
+	}
+	if partial < 2 {
+		t.Fatalf("%d partial points in the new vault", partial)
+	}
+	got := ps.export(t, r.a.Status().CommittedSeq, "sda")
+	if w, _ := os.ReadFile(img); !bytes.Equal(got, w) {
+		t.Fatal("new replica differs")
 	}
 }
