@@ -30,7 +30,7 @@ func (a *app) processServerCommand() *cobra.Command {
 	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML; required)")
 	serve.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	_ = serve.MarkFlagRequired("config")
-	cmd.AddCommand(serve)
+	cmd.AddCommand(serve, a.processServerInstallCommand())
 	return cmd
 }
 
