@@ -1,0 +1,264 @@
+package pushinstall
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensiterecovery/osr/internal/configserver"
+	"github.com/opensiterecovery/osr/internal/configserver/accounts"
+	"github.com/opensiterecovery/osr/internal/configserver/vaulttest"
+	"github.com/opensiterecovery/osr/internal/e2e/sshhost"
+	"github.com/opensiterecovery/osr/internal/installrepo"
+)
+
+// buildOSR builds the osr binary (the agent build that is pushed).
+func buildOSR(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "osr")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/opensiterecovery/osr/cmd/osr")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build osr: %v\n%s", err, b)
+	}
+	return out
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+type csEnv struct {
+	data, pass, api string
+	acc             *accounts.Store
+}
+
+// startConfigServer installs and serves a real configuration server (the built binary) registered
+// with a real vault; its API listens on every address, so namespace hosts reach it.
+func startConfigServer(t *testing.T, bin string) *csEnv {
+	t.Helper()
+	v := vaulttest.StartVault(t)
+	tmp := t.TempDir()
+	keyFile := filepath.Join(tmp, "vault.key")
+	os.WriteFile(keyFile, []byte(v.Key(t)+"\n"), 0o600)
+	cs := &csEnv{data: filepath.Join(tmp, "cs"), api: freePort(t)}
+	if out, err := exec.Command(bin, "config-server", "install", "--registration-key", keyFile, "--cache-dir", filepath.Join(tmp, "cache"),
+		"--port", freePort(t), "--api-port", cs.api, "--data-dir", cs.data, "--listen-address", "127.0.0.1", "--name", "cs1").CombinedOutput(); err != nil {
+		t.Fatalf("config-server install: %v\n%s", err, out)
+	}
+	pass, err := exec.Command(bin, "config-server", "passphrase", "--data-dir", cs.data).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.pass = strings.TrimSpace(string(pass))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := exec.CommandContext(ctx, bin, "config-server", "serve", "--data-dir", cs.data, "--vault-interval", "1s")
+	logf, _ := os.Create(filepath.Join(tmp, "cs.log"))
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = srv.Wait()
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("configuration server log:\n%s", b)
+		}
+	})
+	for i := 0; ; i++ {
+		if _, err := os.Stat(filepath.Join(cs.data, configserver.AdminSocket)); err == nil {
+			break
+		}
+		if i > 200 {
+			t.Fatal("the configuration server did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cs.acc, err = accounts.New(accounts.Options{Dir: cs.data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func addKeyAccount(t *testing.T, s *accounts.Store, name string, h *sshhost.Host) {
+	t.Helper()
+	if err := s.Add(context.Background(), accounts.Account{Name: name, Type: accounts.SSH, User: "root", SecretKind: accounts.Key}, h.ClientKey); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// files lists everything under dir, relative.
+func files(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && p != dir {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out
+}
+
+// agentProcs counts processes whose command line names a file under root.
+func agentProcs(root string) int {
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(b, []byte(root+"/opt/osr/bin/")) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPushInstall(t *testing.T) {
+	bin := buildOSR(t)
+	var hosts []*sshhost.Host
+	for range 3 {
+		hosts = append(hosts, sshhost.Start(t, sshhost.Options{}))
+	}
+	spare := sshhost.Start(t, sshhost.Options{})
+	freebsd := sshhost.Start(t, sshhost.Options{Uname: "FreeBSD amd64"})
+	cs := startConfigServer(t, bin) // after the hosts: its certificate names the gateway addresses
+
+	for i, h := range hosts {
+		addKeyAccount(t, cs.acc, fmt.Sprintf("h%d", i), h)
+	}
+	addKeyAccount(t, cs.acc, "spare", spare)
+	addKeyAccount(t, cs.acc, "freebsd", freebsd)
+	repo, _ := installrepo.Open(t.TempDir())
+	sum, err := repo.AddFile(context.Background(), installrepo.LinuxAMD64, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csAddr := net.JoinHostPort(hosts[0].Gateway, cs.api)
+	cfg := Config{Secrets: cs.acc, Builds: repo, KnownHosts: NewKnownHosts(filepath.Join(cs.data, "known_hosts")),
+		Heartbeats: AdminSocket{Path: filepath.Join(cs.data, configserver.AdminSocket)}, ConfigServer: csAddr, Passphrase: cs.pass,
+		Parallel: 2, DialTimeout: 5 * time.Second, HeartbeatTimeout: 60 * time.Second}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := func(i int) Target {
+		h := hosts[i]
+		img := filepath.Join(h.Dir, "sda.img")
+		os.WriteFile(img, bytes.Repeat([]byte{byte(i + 1)}, 4<<20), 0o600)
+		return Target{Machine: fmt.Sprintf("src%d", i), Address: h.Addr, Account: fmt.Sprintf("h%d", i), Root: h.Root, Disks: []string{"sda=" + img}}
+	}
+	ctx := context.Background()
+
+	t0 := time.Now()
+	defer func() { t.Logf("total %s", time.Since(t0)) }()
+	// Three hosts at once (two at a time): each installs, registers and heartbeats Connected.
+	targets := []Target{target(0), target(1), target(2)}
+	for i, r := range p.PushAll(ctx, targets) {
+		if r.Err != nil {
+			t.Fatalf("push %d: %v", i, r.Err)
+		}
+		if r.Machine != targets[i].Machine || r.Action != "installed" || r.Platform != "linux/amd64" || r.SHA256 != sum || r.Service != Supervised || r.Status != "Connected" {
+			t.Fatalf("push %d: %+v", i, r)
+		}
+		if b, err := os.ReadFile(filepath.Join(hosts[i].Root, "opt/osr/bin/osr")); err != nil || len(b) == 0 {
+			t.Fatalf("binary on host %d: %v", i, err)
+		}
+		if agentProcs(hosts[i].Root) == 0 {
+			t.Fatalf("no agent running on host %d", i)
+		}
+	}
+
+	t.Logf("3 hosts pushed in %s", time.Since(t0))
+	// A second push upgrades in place: same identity, service restarted, still Connected.
+	pidFile := filepath.Join(hosts[0].Root, "var/lib/osr/supervisor.pid")
+	before, _ := os.ReadFile(pidFile)
+	cert, _ := os.ReadFile(filepath.Join(hosts[0].Root, "etc/osr/mobility", configserver.IdentityCert))
+	r := p.Push(ctx, target(0))
+	after, _ := os.ReadFile(pidFile)
+	cert2, _ := os.ReadFile(filepath.Join(hosts[0].Root, "etc/osr/mobility", configserver.IdentityCert))
+	if r.Err != nil || r.Action != "upgraded" || r.Status != "Connected" || bytes.Equal(before, after) || !bytes.Equal(cert, cert2) {
+		t.Fatalf("upgrade: %+v; pid %q → %q; same cert %v", r, before, after, bytes.Equal(cert, cert2))
+	}
+
+	// Failures: a clear job error each, and the host left as it was.
+	wrongPass := []byte(cs.pass)
+	if wrongPass[0] == 'A' {
+		wrongPass[0] = 'B'
+	} else {
+		wrongPass[0] = 'A'
+	}
+	badCfg := cfg
+	badCfg.Passphrase = string(wrongPass)
+	pBad, _ := New(badCfg)
+	unreachable := strings.TrimSuffix(hosts[0].Addr, ".2") + ".3"
+	tests := []struct {
+		name   string
+		p      *Pusher
+		target Target
+		want   string
+	}{
+		{"wrong credentials", p, Target{Machine: "bad1", Address: spare.Addr, Account: "h0", Root: spare.Root, Disks: []string{"sda=/dev/null"}},
+			fmt.Sprintf("machine bad1: ssh login to %s:22 as root refused: wrong user name, password or key", spare.Addr)},
+		{"unreachable host", p, Target{Machine: "bad2", Address: unreachable, Account: "h0", Root: spare.Root},
+			fmt.Sprintf("machine bad2: connect to %s:22: connect: no route to host", unreachable)},
+		{"unsupported OS", p, Target{Machine: "bad3", Address: freebsd.Addr, Account: "freebsd", Root: freebsd.Root},
+			`machine bad3: unsupported operating system "FreeBSD amd64": push install supports Linux on x86_64 and aarch64 (Windows: install manually)`},
+		{"wrong passphrase", pBad, Target{Machine: "bad4", Address: spare.Addr, Account: "spare", Root: spare.Root, Disks: []string{"sda=" + filepath.Join(hosts[1].Dir, "sda.img")}},
+			fmt.Sprintf("machine bad4: register with the configuration server at %s: the configuration server did not prove it knows this passphrase: the passphrase is wrong, or the address is not that configuration server", csAddr)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.p.Push(ctx, tc.target)
+			if r.Err == nil || r.Err.Error() != tc.want {
+				t.Fatalf("error %v\nwant  %s", r.Err, tc.want)
+			}
+			for _, h := range []*sshhost.Host{spare, freebsd} {
+				if f := files(t, h.Root); len(f) != 0 {
+					t.Fatalf("host %s not clean: %v", h.Addr, f)
+				}
+			}
+			if out, _ := exec.Command("sh", "-c", "ls /tmp | grep -c '^osr-push\\.' || true").Output(); strings.TrimSpace(string(out)) != "0" {
+				t.Fatalf("staging directories left: %s", out)
+			}
+		})
+	}
+
+	// Windows accounts: WinRM is not available.
+	cs.acc.Add(ctx, accounts.Account{Name: "win", Type: accounts.Windows, User: "Administrator", SecretKind: accounts.Password}, []byte("pw"))
+	if r := p.Push(ctx, Target{Machine: "win1", Address: "10.231.0.9", Account: "win"}); r.Err == nil ||
+		r.Err.Error() != "machine win1: WinRM push is not available: install the agent manually with osr mobility install" {
+		t.Fatalf("windows: %v", r.Err)
+	}
+
+	// Uninstall stops the agent and removes every file the install made.
+	if err := p.Uninstall(ctx, target(2)); err != nil {
+		t.Fatal(err)
+	}
+	if f := files(t, hosts[2].Root); len(f) != 0 {
+		t.Fatalf("after uninstall: %v", f)
+	}
+	if n := agentProcs(hosts[2].Root); n != 0 {
+		t.Fatalf("%d agent processes after uninstall", n)
+	}
+	if err := p.Uninstall(ctx, target(2)); err == nil || err.Error() != "machine src2: the mobility service is not installed" {
+		t.Fatalf("second uninstall: %v", err)
+	}
+}
