@@ -351,4 +351,3 @@ func detectDisks(ctx context.Context, r *remote) ([]string, error) {
 	}
 	return disks, nil
 }
-
