@@ -169,6 +169,9 @@ func TestKillProcessServer(t *testing.T) {
 	if a.p.exited() {
 		t.Fatalf("the agent exited: %v", a.p.err)
 	}
+	log := c.ps.logText() // the log file spans every restart
+	t.Logf("process server log: %d starts, %d cached points replayed, %d committed",
+		strings.Count(log, "=== "), strings.Count(log, "replaying cached point"), strings.Count(log, "committed point"))
 }
 
 // killInFreeze kills the agent while the disk's file system is frozen (a write to it blocks for
