@@ -85,3 +85,15 @@ func (b *Bitmap) Clear() { clear(b.words) }
 
 // Bytes returns the memory the bitmap holds, for the tracking-state figures.
 func (b *Bitmap) Bytes() int64 { return int64(len(b.words)) * 8 }
+
+// OrWord marks the blocks set in v among blocks [64*w, 64*w+64) (a word of a kernel bitmap);
+// blocks beyond the bitmap are ignored.
+func (b *Bitmap) OrWord(w int64, v uint64) {
+	if w < 0 || w >= int64(len(b.words)) {
+		return
+	}
+	if end := b.n - 64*w; end < 64 {
+		v &= (1 << end) - 1
+	}
+	b.words[w] |= v
+}

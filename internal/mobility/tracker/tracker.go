@@ -94,3 +94,15 @@ func New(name string) (Tracker, error) {
 	}
 	return nil, fmt.Errorf("unknown tracker %q (want scan, ebpf or auto)", name)
 }
+
+// Stats are what a tracker that can lose track counts; status shows them.
+type Stats struct {
+	Drops  uint64 // records the tracker lost (a full buffer)
+	Misses uint64 // times the probe did not run
+	Gaps   uint64 // gaps reported to the caller
+}
+
+// Counter is implemented by trackers that can lose track (not the scan tracker).
+type Counter interface {
+	Stats() Stats
+}
