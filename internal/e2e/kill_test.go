@@ -55,6 +55,7 @@ func afterKills(t *testing.T, c *cluster, a *agent, w *workload, dir string, see
 	t.Helper()
 	c.waitPoints(a.machine, 2, lastRestart, 90*time.Second)
 	st := a.waitRPO(15*time.Second, 60*time.Second)
+	t.Logf("RPO back to %.1fs %v after the last restart", st.RPOSeconds, time.Since(lastRestart).Round(100*time.Millisecond))
 	w.stop(t)
 	now := committedBefore(t, c, a.machine)
 	var lost []string

@@ -122,6 +122,42 @@ func TestWholeFlow(t *testing.T) {
 	})
 	t.Logf("RPO alert cleared %v after the agent restarted", time.Since(back).Round(time.Second))
 
+	// Both sites as the vault sees them: each configuration server with its managed process server
+	// reporting health, and the agent.
+	waitFor(t, 40*time.Second, "every server Connected in the vault's view", func() (bool, string) {
+		out := mustOSR(t, env, "infrastructure", "--from-vault", "--vault", "default", "--json")
+		var inf struct {
+			ConfigurationServers []struct {
+				Name           string `json:"name"`
+				Status         string `json:"status"`
+				ProcessServers []struct {
+					Name   string `json:"name"`
+					Status string `json:"status"`
+				} `json:"process_servers"`
+				Agents []struct {
+					Machine string `json:"machine"`
+					Status  string `json:"status"`
+				} `json:"agents"`
+			} `json:"configuration_servers"`
+		}
+		decode(t, out, &inf)
+		n := 0
+		for _, cs := range inf.ConfigurationServers {
+			for _, p := range cs.ProcessServers {
+				if cs.Status != "Connected" || p.Status != "Connected" {
+					return false, out
+				}
+				n++
+			}
+			for _, a := range cs.Agents {
+				if a.Status != "Connected" {
+					return false, out
+				}
+			}
+		}
+		return len(inf.ConfigurationServers) == 2 && n == 2, out
+	})
+
 	// 7. Disabling replication stops the agent's data path (the service keeps running, idle).
 	mustOSR(t, env, "replication", "disable", "web01", "--vault", "default")
 	waitFor(t, 30*time.Second, "the agent to stop replicating", func() (bool, string) {
