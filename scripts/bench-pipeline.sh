@@ -237,6 +237,8 @@ wait_committed bench $((SEQ + 1)) >/dev/null
 T_OSR_DELTA=$(secs "$t0" "$(now)")
 rx1=$(ps_received)
 WIRE_BYTES=$((rx1 - rx0))
+# A reconnect in between resets the counters: then the figure is unknown.
+((WIRE_BYTES > 0)) || { log "the agent reconnected during the delta cycle: no wire figure"; WIRE_BYTES=0; }
 CPU_AGENT_DELTA=$(awk -v a="$(cpu "$BENCH_AGENT_PID")" -v b="$CPU_AGENT_FULL" 'BEGIN { printf "%.2f", a - b }')
 CPU_PS_DELTA=$(awk -v a="$(cpu "$PS_PID")" -v b="$CPU_PS_FULL" 'BEGIN { printf "%.2f", a - b }')
 PS_RSS_ONE=$(peak_rss "$PS_PID")
