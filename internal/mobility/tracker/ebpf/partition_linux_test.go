@@ -3,11 +3,11 @@ package ebpf
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"os"
 	"testing"
 	"time"
 
@@ -59,7 +59,7 @@ func partNode(t *testing.T, dev string, i int) string {
 // starts on a block boundary and one that does not.
 func TestPartitions(t *testing.T) {
 	const aligned, unaligned = 32768, 2049 // start sectors
-	const sectors = 16384                 // 8 MiB each
+	const sectors = 16384                  // 8 MiB each
 	dev := loopDevice(t, 64<<20, mbr([2]uint32{unaligned, sectors}, [2]uint32{aligned, sectors}))
 	// The kernel may have no partition table parser: partx adds the partitions (BLKPG).
 	if out, err := exec.Command("partx", "-a", dev).CombinedOutput(); err != nil && !strings.Contains(string(out), "busy") {
