@@ -18,6 +18,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/configserver/vaulttest"
 	"github.com/opensiterecovery/osr/internal/e2e/sshhost"
 	"github.com/opensiterecovery/osr/internal/installrepo"
+	"github.com/opensiterecovery/osr/internal/processserver"
 )
 
 // buildOSR builds the osr binary (the agent build that is pushed).
@@ -45,19 +46,21 @@ func freePort(t *testing.T) string {
 type csEnv struct {
 	data, pass, api string
 	acc             *accounts.Store
+	vault           *vaulttest.Vault
 }
 
 // startConfigServer installs and serves a real configuration server (the built binary) registered
 // with a real vault; its API listens on every address, so namespace hosts reach it.
-func startConfigServer(t *testing.T, bin string) *csEnv {
+func startConfigServer(t *testing.T, bin, listen string) *csEnv {
 	t.Helper()
 	v := vaulttest.StartVault(t)
 	tmp := t.TempDir()
 	keyFile := filepath.Join(tmp, "vault.key")
 	os.WriteFile(keyFile, []byte(v.Key(t)+"\n"), 0o600)
-	cs := &csEnv{data: filepath.Join(tmp, "cs"), api: freePort(t)}
+	cs := &csEnv{data: filepath.Join(tmp, "cs"), api: freePort(t), vault: v}
 	if out, err := exec.Command(bin, "config-server", "install", "--registration-key", keyFile, "--cache-dir", filepath.Join(tmp, "cache"),
-		"--port", freePort(t), "--api-port", cs.api, "--data-dir", cs.data, "--listen-address", "127.0.0.1", "--name", "cs1").CombinedOutput(); err != nil {
+		"--port", freePort(t), "--api-port", cs.api, "--data-dir", cs.data, "--listen-address", listen, "--name", "cs1",
+		"--health-listen", "127.0.0.1:"+freePort(t)).CombinedOutput(); err != nil {
 		t.Fatalf("config-server install: %v\n%s", err, out)
 	}
 	pass, err := exec.Command(bin, "config-server", "passphrase", "--data-dir", cs.data).Output()
@@ -65,22 +68,7 @@ func startConfigServer(t *testing.T, bin string) *csEnv {
 		t.Fatal(err)
 	}
 	cs.pass = strings.TrimSpace(string(pass))
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := exec.CommandContext(ctx, bin, "config-server", "serve", "--data-dir", cs.data, "--vault-interval", "1s")
-	logf, _ := os.Create(filepath.Join(tmp, "cs.log"))
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = srv.Wait()
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("configuration server log:\n%s", b)
-		}
-	})
+	serve(t, filepath.Join(tmp, "cs.log"), bin, "config-server", "serve", "--data-dir", cs.data, "--vault-interval", "1s")
 	for i := 0; ; i++ {
 		if _, err := os.Stat(filepath.Join(cs.data, configserver.AdminSocket)); err == nil {
 			break
@@ -90,11 +78,41 @@ func startConfigServer(t *testing.T, bin string) *csEnv {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The default process server, on the same address (agents in the namespaces reach it).
+	serve(t, filepath.Join(tmp, "ps.log"), bin, "process-server", "serve", "--config", filepath.Join(cs.data, configserver.ProcessServerDir, configserver.PSConfigFile))
 	cs.acc, err = accounts.New(accounts.Options{Dir: cs.data})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cs
+}
+
+// serve runs a server process until the test ends; its log is shown when the test failed.
+func serve(t *testing.T, log, bin string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := exec.CommandContext(ctx, bin, args...)
+	logf, _ := os.Create(log)
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = srv.Wait()
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(log)
+			t.Logf("%s:\n%s", args[0], tailText(b, 4000))
+		}
+	})
+}
+
+func tailText(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
 }
 
 func addKeyAccount(t *testing.T, s *accounts.Store, name string, h *sshhost.Host) {
@@ -139,7 +157,9 @@ func TestPushInstall(t *testing.T) {
 	}
 	spare := sshhost.Start(t, sshhost.Options{})
 	freebsd := sshhost.Start(t, sshhost.Options{Uname: "FreeBSD amd64"})
-	cs := startConfigServer(t, bin) // after the hosts: its certificate names the gateway addresses
+	// After the hosts: its certificate names the gateway addresses. The default process server
+	// listens on the first host's gateway, which every namespace host routes to.
+	cs := startConfigServer(t, bin, hosts[0].Gateway)
 
 	for i, h := range hosts {
 		addKeyAccount(t, cs.acc, fmt.Sprintf("h%d", i), h)
@@ -196,6 +216,34 @@ func TestPushInstall(t *testing.T) {
 	cert2, _ := os.ReadFile(filepath.Join(hosts[0].Root, "etc/osr/mobility", configserver.IdentityCert))
 	if r.Err != nil || r.Action != "upgraded" || r.Status != "Connected" || bytes.Equal(before, after) || !bytes.Equal(cert, cert2) {
 		t.Fatalf("upgrade: %+v; pid %q → %q; same cert %v", r, before, after, bytes.Equal(cert, cert2))
+	}
+
+	// Enabling replication on one machine runs its initial replication to completion.
+	cs.vault.Replicate(t, "cs1", "src1", "cs1")
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		it, err := cs.vault.Svc.GetItem(ctx, "lab", "src1")
+		if err == nil && it.State == "protected" && it.InitialPercent == 100 && it.LastPointID != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("initial replication of src1 did not complete: %+v %v", it, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	// The recovery point holds the host's disk, byte for byte.
+	pc, err := processserver.LoadConfig(filepath.Join(cs.data, configserver.ProcessServerDir, configserver.PSConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := filepath.Join(t.TempDir(), "sda.raw")
+	if out, err := exec.Command(bin, "store", "export", "--repo", pc.Store.Repo, "--password-file", pc.Store.PasswordFile,
+		"--point", "latest", "--machine", "src1", "--disk", "sda", "--out", exported).CombinedOutput(); err != nil {
+		t.Fatalf("store export: %v\n%s", err, out)
+	}
+	got, _ := os.ReadFile(exported)
+	if want := bytes.Repeat([]byte{2}, 4<<20); !bytes.Equal(got, want) {
+		t.Fatalf("exported disk of src1: %d bytes, differs from the host's disk", len(got))
 	}
 
 	// Failures: a clear job error each, and the host left as it was.
