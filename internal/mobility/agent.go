@@ -106,11 +106,18 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	}
 	a.tracker = opts.Tracker
 	if a.tracker == nil {
-		t, err := tracker.New(cfg.Tracker)
+		t, fallback, err := chooseTracker(cfg, a.log)
 		if err != nil {
 			return nil, err
 		}
 		a.tracker = t
+		if fallback != "" {
+			a.mon.update(func(s *Status) { s.TrackerReason = "scan, because the ebpf tracker cannot run: " + fallback })
+			a.mon.event("tracker-fallback", "info", "tracker auto: using scan: "+fallback, "reason", fallback)
+		}
+	}
+	if a.tracker.Name() == "ebpf" && !cfg.crashIntervalSet && cfg.CrashConsistentInterval == DefaultCrashConsistentInterval {
+		cfg.CrashConsistentInterval = EBPFCrashConsistentInterval
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
@@ -208,6 +215,10 @@ func (a *Agent) Status() Status {
 			s.TrackingPerGiB = int64(float64(s.TrackingBytes) / (float64(size) / (1 << 30)))
 		}
 		s.BandwidthCap = a.lim.Current().String()
+		if c, ok := a.tracker.(tracker.Counter); ok {
+			ts := c.Stats()
+			s.TrackerDrops, s.TrackerMisses, s.TrackerGaps = ts.Drops, ts.Misses, ts.Gaps
+		}
 	})
 	return a.mon.snapshot()
 }

@@ -83,6 +83,14 @@ func (a *Agent) capture(ctx context.Context, s *session, kind wire.Kind) error {
 	if err != nil || cands == nil {
 		return err
 	}
+	began := false
+	defer func() {
+		if !began { // the tracker's candidates are not in a point: keep them for the next one
+			for name, c := range cands {
+				a.addCarry(name, c.Dirty)
+			}
+		}
+	}()
 	paths := map[string]string{}
 	for _, d := range a.disks {
 		paths[d.name] = d.path
@@ -115,6 +123,7 @@ func (a *Agent) capture(ctx context.Context, s *session, kind wire.Kind) error {
 	if err != nil {
 		return err
 	}
+	began = true
 	for name, c := range cands {
 		sd.p.dirty[name] = c.Dirty
 	}
@@ -186,13 +195,6 @@ func (a *Agent) frozenCapture(ctx context.Context, sd *sender, cands map[string]
 			return err
 		}
 	}
-	second, err := a.candidates(ctx)
-	if err != nil {
-		return err
-	}
-	if second == nil { // a gap: the resync will follow; this point is dropped with the session
-		return errors.New("tracking gap during a capture")
-	}
 	sp, err := newSpool(int(a.cfg.MemoryBuffer), a.cfg.StateDir, !onFrozen(a.cfg.StateDir, mounts))
 	if err != nil {
 		return err
@@ -214,8 +216,24 @@ func (a *Agent) frozenCapture(ctx context.Context, sd *sender, cands map[string]
 		case <-fctx.Done():
 		}
 	}()
-	var perr error
+	// What changed since the unfrozen pass is asked for under the freeze: the freeze's own flush
+	// of dirty pages is in it.
+	second, perr := a.candidates(fctx)
+	if perr == nil && second == nil { // a gap: the resync will follow; this point is dropped with the session
+		perr = errors.New("tracking gap during a capture")
+	}
+	for name, c := range second {
+		switch d := sd.p.dirty[name]; {
+		case c.Dirty == nil || d == nil:
+			sd.p.dirty[name] = nil // all blocks
+		default:
+			d.Or(c.Dirty)
+		}
+	}
 	for _, d := range a.disks {
+		if perr != nil {
+			break
+		}
 		name := d.name
 		_, perr = sd.compareDisk(fctx, d, second[name], 0,
 			func(first int64, data []byte, fps []tracker.Fingerprint) error {
@@ -242,7 +260,7 @@ func (a *Agent) frozenCapture(ctx context.Context, sd *sender, cands map[string]
 	switch {
 	case fz.IsExpired():
 		msg := "the freeze outlasted its bound of " + a.cfg.FreezeTimeout.String() + ": point dropped"
-		if second[a.disks[0].name].All {
+		if second == nil || second[a.disks[0].name].All {
 			msg += " (the " + a.tracker.Name() + " tracker reads every block under the freeze: raise freeze_timeout or use a write tracker)"
 		}
 		a.mon.event("freeze-expired", "alert", msg, attrs...)

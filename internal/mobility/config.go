@@ -39,6 +39,10 @@ type Config struct {
 	MemoryBuffer Size `yaml:"memory_buffer"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+
+	// crashIntervalSet: the file sets crash_consistent_interval (else the ebpf tracker's default
+	// of 5s applies when that tracker runs).
+	crashIntervalSet bool
 }
 
 // TLSConfig names the agent's certificate files (from `osr pki issue --role agent`).
@@ -99,6 +103,7 @@ func ParseConfig(b []byte, dir string) (*Config, error) {
 		}
 		return nil, err
 	}
+	c.crashIntervalSet = c.CrashConsistentInterval != 0
 	c.defaults()
 	if err := c.check(); err != nil {
 		return nil, err

@@ -186,8 +186,11 @@ func (r *replica) committedSeq() uint64 {
 	return r.committedSeqLocked()
 }
 
+// addCarry keeps a dropped point's candidates for the next point; nil (all blocks) makes the
+// next point compare every block.
 func (a *Agent) addCarry(disk string, b *tracker.Bitmap) {
 	if b == nil {
+		a.forceAll = true
 		return
 	}
 	if c := a.carry[disk]; c != nil {

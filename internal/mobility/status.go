@@ -42,6 +42,10 @@ type Status struct {
 	ThroughputBps   float64      `json:"throughput_bytes_per_second"`
 	SentBytes       int64        `json:"sent_bytes"` // block data sent since the start
 	Tracker         string       `json:"tracker"`
+	TrackerReason   string       `json:"tracker_reason,omitempty"` // why auto chose scan
+	TrackerDrops    uint64       `json:"tracker_drops"`            // records the tracker lost
+	TrackerMisses   uint64       `json:"tracker_misses"`           // times its probe did not run
+	TrackerGaps     uint64       `json:"tracker_gaps"`             // tracking gaps (each led to a resync)
 	TrackingBytes   int64        `json:"tracking_state_bytes"`
 	TrackingPerGiB  int64        `json:"tracking_state_bytes_per_gib"`
 	BandwidthCap    string       `json:"bandwidth_cap"`

@@ -5,6 +5,8 @@ package ebpf
 import (
 	"errors"
 	"log/slog"
+
+	"github.com/opensiterecovery/osr/internal/mobility/tracker"
 )
 
 // Options configure the tracker.
@@ -15,13 +17,8 @@ type Options struct {
 
 var errOS = errors.New("the ebpf tracker needs Linux")
 
-// Tracker is not available off Linux.
-type Tracker struct{ unavailable }
-
-type unavailable struct{}
-
-// New fails: the ebpf tracker needs Linux.
-func New(Options) (*Tracker, error) { return nil, errOS }
+// NewTracker fails: the ebpf tracker needs Linux.
+func NewTracker(Options) (tracker.Tracker, error) { return nil, errOS }
 
 // Probe fails: the ebpf tracker needs Linux.
 func Probe() error { return errOS }

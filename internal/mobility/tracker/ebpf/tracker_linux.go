@@ -383,3 +383,6 @@ func (t *Tracker) closeLocked() error {
 	}
 	return errors.Join(errs...)
 }
+
+// NewTracker returns a tracker behind the tracker interface.
+func NewTracker(opts Options) (tracker.Tracker, error) { return New(opts) }
