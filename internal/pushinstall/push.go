@@ -169,15 +169,27 @@ func (p *Pusher) connect(ctx context.Context, t Target) (*remote, error) {
 		auth = ssh.PublicKeys(signer)
 	} else {
 		pw := string(secret)
-		auth = ssh.Password(pw)
+		// Password, or keyboard-interactive answering every prompt with it (sshd with PAM).
+		auth = ssh.RetryableAuthMethod(ssh.KeyboardInteractive(func(_, _ string, qs []string, _ []bool) ([]string, error) {
+			ans := make([]string, len(qs))
+			for i := range ans {
+				ans[i] = pw
+			}
+			return ans, nil
+		}), 1)
+		return p.dialWith(ctx, t, acc.User, ssh.Password(pw), auth)
 	}
+	return p.dialWith(ctx, t, acc.User, auth)
+}
+
+func (p *Pusher) dialWith(ctx context.Context, t Target, user string, auth ...ssh.AuthMethod) (*remote, error) {
 	addr := t.Address
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(addr, "22")
 	}
 	dctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
 	defer cancel()
-	return dial(dctx, addr, &ssh.ClientConfig{User: acc.User, Auth: []ssh.AuthMethod{auth},
+	return dial(dctx, addr, &ssh.ClientConfig{User: user, Auth: auth,
 		HostKeyCallback: p.cfg.KnownHosts.Callback(), Timeout: p.cfg.DialTimeout})
 }
 

@@ -321,3 +321,32 @@ func TestInventoryFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSyncerRun(t *testing.T) {
+	sim := startSim(t)
+	s, inv, _ := newSyncer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := inv.AddVCenter(ctx, VCenter{Name: "vc1", Address: sim.host, Port: sim.port, Account: "vc", Thumbprint: sim.tp}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, 20*time.Millisecond) }()
+	for i := 0; ; i++ {
+		v, _ := inv.VCenter(ctx, "vc1")
+		if v.Status == Connected && len(v.VMs) == 4 {
+			break
+		}
+		if i > 500 {
+			t.Fatalf("not synced by the loop: %+v", v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background(), 0); err == nil || err.Error() != "vcenter syncer: interval must be positive" {
+		t.Fatal(err)
+	}
+}
