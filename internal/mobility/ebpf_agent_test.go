@@ -165,7 +165,10 @@ func TestEBPFAgentKill9(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	stateDir := filepath.Join(dir, "state")
-	initial := func() bool { as, err := state.LoadAgent(stateDir); return err == nil && as.InitialDone && as.CommittedSeq >= 2 }
+	initial := func() bool {
+		as, err := state.LoadAgent(stateDir)
+		return err == nil && as.InitialDone && as.CommittedSeq >= 2
+	}
 	waitFor(t, "the helper's initial replication", 60*time.Second, initial)
 	stop := make(chan struct{})
 	done := make(chan struct{})
