@@ -27,10 +27,11 @@ import (
 // repoDir is the install repository inside the configuration server's data directory.
 const repoDir = "agents"
 
-// mobilityDeployCommands are `osr mobility push|uninstall|repo|fetch`. The lead adds them under
-// `osr mobility`.
+// mobilityDeployCommands are `osr mobility push|uninstall|repo|fetch|deploy`. The lead adds them
+// under `osr mobility`.
 func (a *app) mobilityDeployCommands() []*cobra.Command {
-	return []*cobra.Command{a.mobilityPushCommand(), a.mobilityUninstallCommand(), a.mobilityRepoCommand(), a.mobilityFetchCommand()}
+	return []*cobra.Command{a.mobilityPushCommand(), a.mobilityUninstallCommand(), a.mobilityRepoCommand(), a.mobilityFetchCommand(),
+		a.mobilityDeployCommand()}
 }
 
 type pushFlags struct {

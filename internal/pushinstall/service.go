@@ -12,7 +12,7 @@ const (
 	Supervised = "supervised" // no systemd running: see the package documentation
 )
 
-func (l Layout) usesSystemd(ctx context.Context, r *remote) bool {
+func (l Layout) usesSystemd(ctx context.Context, r runner) bool {
 	if strings.Trim(l.Root, "/") != "" {
 		return false // a unit under another root would never be seen by systemd
 	}
@@ -54,7 +54,7 @@ done
 func (l Layout) supervisorPID() string { return l.p("var/lib/osr/supervisor.pid") }
 
 // startService (re)starts the agent and returns the service kind.
-func (l Layout) startService(ctx context.Context, r *remote) (string, error) {
+func (l Layout) startService(ctx context.Context, r runner) (string, error) {
 	if l.usesSystemd(ctx, r) {
 		cmd := fmt.Sprintf("mkdir -p %s && cat > %s <<'OSR_UNIT'\n%sOSR_UNIT\nsystemctl daemon-reload && systemctl enable %s && systemctl restart %s",
 			quote(l.p("etc/systemd/system")), quote(l.Unit()), l.unitText(), UnitName, UnitName)
@@ -77,7 +77,7 @@ func (l Layout) startService(ctx context.Context, r *remote) (string, error) {
 }
 
 // stopService stops whichever service runs the agent.
-func (l Layout) stopService(ctx context.Context, r *remote) error {
+func (l Layout) stopService(ctx context.Context, r runner) error {
 	if l.usesSystemd(ctx, r) {
 		if _, err := r.run(ctx, fmt.Sprintf("if [ -f %s ]; then systemctl disable --now %s; rm -f %s; systemctl daemon-reload; fi",
 			quote(l.Unit()), UnitName, quote(l.Unit()))); err != nil {
@@ -88,7 +88,7 @@ func (l Layout) stopService(ctx context.Context, r *remote) error {
 }
 
 // stopSupervised ends the supervisor's process group (TERM, then KILL after 5 s).
-func (l Layout) stopSupervised(ctx context.Context, r *remote) error {
+func (l Layout) stopSupervised(ctx context.Context, r runner) error {
 	cmd := fmt.Sprintf(`f=%s
 [ -f "$f" ] || exit 0
 pg=$(cat "$f")
