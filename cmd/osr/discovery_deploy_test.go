@@ -39,7 +39,10 @@ func TestMobilityDeploy(t *testing.T) {
 	os.WriteFile(pass, []byte(strings.TrimSpace(p.ok("config-server", "passphrase", "--data-dir", data))+"\n"), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
-	go func() { defer close(served); p.run(ctx, "config-server", "serve", "--data-dir", data, "--vault-interval", "1s") }()
+	go func() {
+		defer close(served)
+		p.run(ctx, "config-server", "serve", "--data-dir", data, "--vault-interval", "1s")
+	}()
 	defer func() { cancel(); <-served }()
 	waitFor(t, filepath.Join(data, configserver.AdminSocket))
 
