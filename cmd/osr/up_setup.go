@@ -166,6 +166,10 @@ func (a *app) upInstallConfigServer(ctx context.Context, svc *vault.Service, vau
 // upPort picks the wanted port, or the next free one with a message saying so.
 func (a *app) upPort(what, host string, want int, avoid ...int) (int, error) {
 	p, err := nextFreePort(host, want, avoid...)
+	if err != nil && want < 1024 {
+		// Privileged ports need root: look among the unprivileged ones, 10000 higher.
+		p, err = nextFreePort(host, want+10000, avoid...)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%s port: %w", what, err)
 	}
