@@ -181,7 +181,11 @@ func (a *app) printStatus(st mobility.Status, asJSON bool) {
 	fmt.Fprintf(w, "rpo:             %s (seq %d, point %s)\n", rpo, st.CommittedSeq, st.PointID)
 	fmt.Fprintf(w, "backlog:         %d bytes in %d points not yet committed\n", st.BacklogBytes, st.InFlightPoints)
 	fmt.Fprintf(w, "throughput:      %.1f MB/s (cap %s)\n", st.ThroughputBps/1e6, st.BandwidthCap)
-	fmt.Fprintf(w, "tracker:         %s (%d bytes of state, %d per GiB)\n", st.Tracker, st.TrackingBytes, st.TrackingPerGiB)
+	fmt.Fprintf(w, "tracker:         %s (%d bytes of state, %d per GiB; %d drops, %d misses, %d gaps)\n",
+		st.Tracker, st.TrackingBytes, st.TrackingPerGiB, st.TrackerDrops, st.TrackerMisses, st.TrackerGaps)
+	if st.TrackerReason != "" {
+		fmt.Fprintf(w, "                 %s\n", st.TrackerReason)
+	}
 	if st.LastError != "" {
 		fmt.Fprintf(w, "last error:      %s (%s)\n", st.LastError, st.LastErrorTime.Format(time.RFC3339))
 	}

@@ -2,7 +2,6 @@ package ebpf
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -273,13 +272,11 @@ func (t *Tracker) drain() error {
 		if err != nil {
 			return fmt.Errorf("ebpf tracker: ring buffer: %w", err)
 		}
-		if len(rec.RawSample) < 24 {
-			return fmt.Errorf("ebpf tracker: ring buffer record of %d bytes, want 24", len(rec.RawSample))
+		dev, first, last, err := decodeRange(rec.RawSample)
+		if err != nil {
+			return err
 		}
-		dev := binary.LittleEndian.Uint32(rec.RawSample[0:])
-		first := int64(binary.LittleEndian.Uint64(rec.RawSample[8:]))
-		last := int64(binary.LittleEndian.Uint64(rec.RawSample[16:]))
-		if tg := t.targets[dev]; tg != nil {
+		if tg := t.targets[dev]; tg != nil && last < tg.nblocks {
 			for _, u := range tg.users {
 				u.pending.SetRange(first, last-first+1)
 			}
