@@ -82,44 +82,14 @@ func (a *app) pusher(f *pushFlags) (*pushinstall.Pusher, *vcenter.Inventory, err
 	return p, inv, err
 }
 
-// targets resolves machine names through the inventory: physical servers by their address and
-// account, vCenter VMs by their first IP address and --account.
+// targets resolves machine names through the inventory (pushinstall.Resolver).
 func (a *app) targets(cmd *cobra.Command, inv *vcenter.Inventory, f *pushFlags, names []string) ([]pushinstall.Target, error) {
-	ms, err := inv.Machines(cmd.Context())
-	if err != nil {
-		return nil, err
-	}
-	vs, err := inv.VCenters(cmd.Context())
-	if err != nil {
-		return nil, err
-	}
+	r := pushinstall.Resolver{Inventory: inv, VMAccount: f.account, Disks: f.disks}
 	var out []pushinstall.Target
 	for _, n := range names {
-		t, found := pushinstall.Target{Machine: n, Disks: f.disks}, false
-		for _, m := range ms {
-			if m.Name == n {
-				t.Address, t.Account, found = m.Address, m.Account, true
-			}
-		}
-		for _, v := range vs {
-			for _, vm := range v.VMs {
-				if found || vm.Name != n {
-					continue
-				}
-				if len(vm.IPs) == 0 {
-					return nil, fmt.Errorf("machine %s (vCenter %s) reports no IP address: is it powered on with VMware Tools running?", n, v.Name)
-				}
-				if vm.GuestFamily == "windows" {
-					return nil, fmt.Errorf("machine %s: %w", n, pushinstall.ErrWinRM)
-				}
-				if f.account == "" {
-					return nil, fmt.Errorf("machine %s was discovered in vCenter %s: give --account, the ssh account to push with", n, v.Name)
-				}
-				t.Address, t.Account, found = vm.IPs[0], f.account, true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("machine %s is not in the inventory: add it with osr machines add or osr vcenter add", n)
+		t, err := r.Resolve(cmd.Context(), n)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, t)
 	}
