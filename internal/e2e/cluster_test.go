@@ -117,7 +117,7 @@ crash_consistent_interval: 1s
 app_consistent_interval: 1h
 freeze_timeout: 5s
 initial_point_size: 16MiB
-log_level: info
+log_level: debug  # Durable events are logged at debug; the PS kill test reads them
 disks:
 `, machine, psAddr, filepath.Join(c.pki, "ca.crt"), out+".crt", out+".key", filepath.Join(c.dir, "state-"+machine))
 	for _, d := range disks {

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -154,10 +155,18 @@ func TestKillProcessServer(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4))
 	seen := map[string]point{}
 	var lastRestart time.Time
-	for range killTrials {
+	for trial := range killTrials {
 		pause(rng)
 		for id, p := range committedBefore(t, c, a.machine) {
 			seen[id] = p
+		}
+		if trial%4 == 1 {
+			// Aim between Durable and Committed: kill as soon as the agent hears Durable.
+			n := len(durableRE.FindAllString(a.p.logText(), -1))
+			deadline := time.Now().Add(5 * time.Second)
+			for len(durableRE.FindAllString(a.p.logText(), -1)) == n && time.Now().Before(deadline) {
+				time.Sleep(2 * time.Millisecond)
+			}
 		}
 		c.ps.kill9()
 		lastRestart = time.Now()
@@ -173,7 +182,42 @@ func TestKillProcessServer(t *testing.T) {
 	log := c.ps.logText() // the log file spans every restart
 	t.Logf("process server log: %d starts, %d cached points replayed, %d committed",
 		strings.Count(log, "=== "), strings.Count(log, "replaying cached point"), strings.Count(log, "committed point"))
+	// Durable is a promise: every complete point the agent heard Durable for is in the store,
+	// whatever the kills did to the process server (docs/pipeline.md).
+	agentLog := a.p.logText()
+	kinds := map[string]string{}
+	for _, m := range sentRE.FindAllStringSubmatch(agentLog, -1) {
+		kinds[m[1]] = m[2]
+	}
+	ps, err := c.vault.points(t, a.machine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]bool{}
+	for _, p := range ps {
+		stored[p.Labels["osr.seq"]] = true
+	}
+	var broken []string
+	checked := 0
+	for _, m := range durableRE.FindAllStringSubmatch(agentLog, -1) {
+		if kinds[m[1]] == "partial" {
+			continue // retention may thin partial points away
+		}
+		checked++
+		if !stored[m[1]] {
+			broken = append(broken, m[1])
+		}
+	}
+	t.Logf("%d durable complete points, each in the store", checked)
+	if len(broken) > 0 {
+		t.Errorf("points the process server said were durable are not in the store: seq %s", strings.Join(broken, ", "))
+	}
 }
+
+var (
+	durableRE = regexp.MustCompile(`event=durable seq=(\d+)`)
+	sentRE    = regexp.MustCompile(`event=point-sent seq=(\d+) kind=(\w+)`)
+)
 
 // killInFreeze kills the agent while the disk's file system is frozen (a write to it blocks for
 // more than 15 ms), or at the end of timeout if no freeze came.

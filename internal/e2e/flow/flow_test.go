@@ -17,6 +17,11 @@ import (
 // point listed, and the RPO alert raised while the agent is stopped and cleared once it is back.
 func TestWholeFlow(t *testing.T) {
 	begin := time.Now()
+	for _, c := range [][]string{{"mobility", "install"}, {"process-server", "install"}} {
+		if out, _ := osr(t, nil, append(c, "--help")...); !strings.Contains(out, "--passphrase-file") {
+			t.Fatalf("osr %s is not registered (cmd/osr: a.mobilityInstallCommand() under mobility, a.processServerInstallCommand() under process-server):\n%s", strings.Join(c, " "), out)
+		}
+	}
 	dev := loopDisk(t, 32) // before the processes: its cleanup runs after theirs
 	ps := newProcs(t)
 	root := t.TempDir()
