@@ -118,6 +118,10 @@ func TestHelperAgentProcess(t *testing.T) {
 	cfg.ProcessServer = os.Getenv("OSR_TEST_AGENT_PS")
 	cfg.TLS = TLSConfig{CA: filepath.Join(dir, "ca", "ca.crt"), Cert: filepath.Join(dir, "certs", "web01.crt"), Key: filepath.Join(dir, "certs", "web01.key")}
 	cfg.Tracker, cfg.CrashConsistentInterval = "ebpf", time.Second
+	if tr := os.Getenv("OSR_TEST_AGENT_TRACKER"); tr != "" { // the benchmark: product defaults
+		cfg.Tracker, cfg.CrashConsistentInterval = tr, DefaultCrashConsistentInterval
+		cfg.InitialPointSize = DefaultInitialPointSize
+	}
 	a, err := New(cfg, Options{NoSocket: true, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +232,7 @@ func TestEBPFAgentKill9(t *testing.T) {
 }
 
 // loopDev attaches a zeroed sparse file to a loop device.
-func loopDev(t *testing.T, dir string, size int64) string {
+func loopDev(t testing.TB, dir string, size int64) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("this test needs root (loop devices, the BPF program)")

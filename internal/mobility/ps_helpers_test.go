@@ -19,7 +19,7 @@ import (
 // realPS is the real process server in-process on 127.0.0.1 with a file:// store, and the
 // agent's certificate files issued by a test CA.
 type realPS struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	repo   *store.Repo
 	addr   string
@@ -28,10 +28,10 @@ type realPS struct {
 	tls    TLSConfig
 }
 
-func startPS(t *testing.T, dir string) *realPS { return startPSAt(t, dir, "127.0.0.1:0") }
+func startPS(t testing.TB, dir string) *realPS { return startPSAt(t, dir, "127.0.0.1:0") }
 
 // startPSAt starts it listening on addr (to come back on the same port after a restart).
-func startPSAt(t *testing.T, dir, addr string) *realPS {
+func startPSAt(t testing.TB, dir, addr string) *realPS {
 	t.Helper()
 	ps := &realPS{t: t, dir: dir}
 	now := time.Now()
