@@ -12,7 +12,7 @@ import (
 )
 
 // loopDevice attaches a sparse file of size bytes to a loop device (with partition scanning).
-func loopDevice(t *testing.T, size int64, mbr []byte) string {
+func loopDevice(t testing.TB, size int64, mbr []byte) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("this test needs root (loop devices and the BPF program)")
