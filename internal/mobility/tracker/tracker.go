@@ -83,14 +83,14 @@ func (*Scan) StateBytes() int64 { return 0 }
 // Close does nothing.
 func (*Scan) Close() error { return nil }
 
-// New returns the tracker of the given name: "scan", or "auto" (the best one available here: the
-// scan tracker until a block-layer tracker exists).
+// New returns the portable tracker for "scan" and "auto"; the ebpf tracker lives in package ebpf
+// (the mobility service chooses between them, see docs/ebpf.md).
 func New(name string) (Tracker, error) {
 	switch name {
 	case "scan", "auto", "":
 		return NewScan(), nil
 	case "ebpf":
-		return nil, fmt.Errorf("tracker ebpf is not available in this build; use scan or auto")
+		return nil, fmt.Errorf("tracker ebpf is built by package ebpf, not tracker.New")
 	}
 	return nil, fmt.Errorf("unknown tracker %q (want scan, ebpf or auto)", name)
 }

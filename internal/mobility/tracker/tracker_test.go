@@ -57,7 +57,7 @@ func TestNew(t *testing.T) {
 	for _, tt := range []struct{ name, want, err string }{
 		{"scan", "scan", ""},
 		{"auto", "scan", ""},
-		{"ebpf", "", "tracker ebpf is not available in this build; use scan or auto"},
+		{"ebpf", "", "tracker ebpf is built by package ebpf, not tracker.New"},
 		{"inotify", "", `unknown tracker "inotify" (want scan, ebpf or auto)`},
 	} {
 		tr, err := New(tt.name)
