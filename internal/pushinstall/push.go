@@ -43,6 +43,7 @@ type Config struct {
 	Parallel         int           // machines at once in PushAll; default 8
 	DialTimeout      time.Duration // TCP connect and SSH handshake; default 15 s
 	HeartbeatTimeout time.Duration // wait for Connected after the service starts; default 2 minutes
+	PushTimeout      time.Duration // one machine's whole push, heartbeat included; default 10 minutes
 	Clock            clock.Clock
 	Logger           *slog.Logger
 }
@@ -95,6 +96,9 @@ func New(cfg Config) (*Pusher, error) {
 	if cfg.HeartbeatTimeout == 0 {
 		cfg.HeartbeatTimeout = 2 * time.Minute
 	}
+	if cfg.PushTimeout == 0 {
+		cfg.PushTimeout = 10 * time.Minute
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
@@ -133,7 +137,9 @@ func (p *Pusher) PushAll(ctx context.Context, targets []Target) []Result {
 func (p *Pusher) Push(ctx context.Context, t Target) Result {
 	start := p.cfg.Clock.Now()
 	res := Result{Machine: t.Machine, Address: t.Address}
-	err := p.push(ctx, t, &res)
+	pctx, cancel := context.WithTimeout(ctx, p.cfg.PushTimeout)
+	defer cancel()
+	err := p.push(pctx, t, &res)
 	res.Duration = p.cfg.Clock.Now().Sub(start)
 	if err != nil {
 		res.Err = fmt.Errorf("machine %s: %w", t.Machine, err)
