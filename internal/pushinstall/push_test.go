@@ -3,8 +3,10 @@ package pushinstall
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/e2e/sshhost"
 	"github.com/opensiterecovery/osr/internal/installrepo"
 	"github.com/opensiterecovery/osr/internal/processserver"
+	"golang.org/x/crypto/ssh"
 )
 
 // buildOSR builds the osr binary (the agent build that is pushed).
@@ -58,7 +61,15 @@ func startConfigServer(t *testing.T, bin, listen string) *csEnv {
 	keyFile := filepath.Join(tmp, "vault.key")
 	os.WriteFile(keyFile, []byte(v.Key(t)+"\n"), 0o600)
 	cs := &csEnv{data: filepath.Join(tmp, "cs"), api: freePort(t), vault: v}
-	if out, err := exec.Command(bin, "config-server", "install", "--registration-key", keyFile, "--cache-dir", filepath.Join(tmp, "cache"),
+	// The cache on its own tmpfs (allocated as written): the process server stops reading below 25%
+	// free, which a shared test machine's disk may be.
+	cache := filepath.Join(tmp, "cache")
+	os.MkdirAll(cache, 0o700)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8g,mode=0700", "tmpfs", cache).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs for the cache: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", cache).Run() })
+	if out, err := exec.Command(bin, "config-server", "install", "--registration-key", keyFile, "--cache-dir", cache,
 		"--port", freePort(t), "--api-port", cs.api, "--data-dir", cs.data, "--listen-address", listen, "--name", "cs1",
 		"--health-listen", "127.0.0.1:"+freePort(t)).CombinedOutput(); err != nil {
 		t.Fatalf("config-server install: %v\n%s", err, out)
@@ -289,6 +300,11 @@ func TestPushInstall(t *testing.T) {
 		})
 	}
 
+	// Manual install on the fourth host from the install repository over HTTPS, with the served
+	// script: a wrong checksum is refused (exit 5, nothing installed); the right one installs the
+	// build, registers the machine with the passphrase, and its agent heartbeats Connected.
+	manualInstall(t, bin, repo, sum, spare, hosts[0].Gateway, csAddr, cs)
+
 	// Windows accounts: WinRM is not available.
 	cs.acc.Add(ctx, accounts.Account{Name: "win", Type: accounts.Windows, User: "Administrator", SecretKind: accounts.Password}, []byte("pw"))
 	if r := p.Push(ctx, Target{Machine: "win1", Address: "10.231.0.9", Account: "win"}); r.Err == nil ||
@@ -308,5 +324,75 @@ func TestPushInstall(t *testing.T) {
 	}
 	if err := p.Uninstall(ctx, target(2)); err == nil || err.Error() != "machine src2: the mobility service is not installed" {
 		t.Fatalf("second uninstall: %v", err)
+	}
+}
+
+func manualInstall(t *testing.T, bin string, repo *installrepo.Repo, sum string, h *sshhost.Host, gateway, csAddr string, cs *csEnv) {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(gateway, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(repo.Handler(nil))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.StartTLS()
+	defer srv.Close()
+	passFile := filepath.Join(h.Dir, "passphrase")
+	os.WriteFile(passFile, []byte(cs.pass+"\n"), 0o600)
+	disk := filepath.Join(h.Dir, "sda.img")
+	os.WriteFile(disk, make([]byte, 1<<20), 0o600)
+	c, err := ssh.Dial("tcp", net.JoinHostPort(h.Addr, "22"), &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(h.Signer(t))},
+		HostKeyCallback: ssh.FixedHostKey(h.HostKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	run := func(cmd string) (string, int) {
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		out, err := s.CombinedOutput(cmd)
+		var ee *ssh.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitStatus()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	l := Layout{Root: h.Root}
+	script := fmt.Sprintf("curl -fsSk %s/agents/install.sh | OSR_PREFIX=%s OSR_CURL=-k sh -s -- --sha256 %%s -- --config-server %s --passphrase-file %s --name manual1 --disk sda=%s --dir %s --state-dir %s",
+		srv.URL, h.Root, csAddr, passFile, disk, l.ConfigDir(), l.StateDir())
+	wrong := strings.Repeat("0", 64)
+	out, code := run(fmt.Sprintf(script, wrong))
+	if want := fmt.Sprintf("osr install: checksum mismatch for linux-amd64/osr: got %s, expected %s; nothing was installed\n", sum, wrong); code != 5 || out != want {
+		t.Fatalf("manual install with a wrong checksum: exit %d %q", code, out)
+	}
+	if f := files(t, h.Root); len(f) != 0 {
+		t.Fatalf("refused install left %v", f)
+	}
+	out, code = run(fmt.Sprintf(script, sum))
+	if code != 0 || !strings.Contains(out, "osr install: linux-amd64 build "+sum+" installed in "+h.Root+"/opt/osr/bin/osr\n") ||
+		!strings.Contains(out, "Machine manual1 registered with the configuration server at "+csAddr+"; process server cs1") {
+		t.Fatalf("manual install: exit %d\n%s", code, out)
+	}
+	if _, code := run(fmt.Sprintf("setsid %s mobility serve --config %s </dev/null >%s/agent.log 2>&1 &", l.Binary(), l.Config(), h.Dir)); code != 0 {
+		t.Fatal("start the agent")
+	}
+	hb := AdminSocket{Path: filepath.Join(cs.data, configserver.AdminSocket)}
+	for i := 0; ; i++ {
+		st, _, err := hb.AgentStatus(context.Background(), "manual1")
+		if err == nil && st == configserver.Connected {
+			break
+		}
+		if i > 400 {
+			log, _ := os.ReadFile(filepath.Join(h.Dir, "agent.log"))
+			t.Fatalf("manual1: %s %v\n%s", st, err, log)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
