@@ -22,9 +22,13 @@ func TestWholeFlow(t *testing.T) {
 			t.Fatalf("osr %s is not registered (cmd/osr: a.mobilityInstallCommand() under mobility, a.processServerInstallCommand() under process-server):\n%s", strings.Join(c, " "), out)
 		}
 	}
-	dev := loopDisk(t, 32) // before the processes: its cleanup runs after theirs
+	// The file systems come before the processes: their cleanups run after the processes stop.
+	dev := sourceDisk(t)
+	// Every data directory and cache on a file system of its own (sparse, 8 GiB: the caches need
+	// 5 GiB free, and a process server stops reading below 25 % free), so that the fill level of
+	// the machine's disk does not matter.
+	_, root := ext4Loop(t, 8<<10)
 	ps := newProcs(t)
-	root := t.TempDir()
 	upDir := filepath.Join(root, "up")
 	port := freePorts(t, 7)
 	env := []string{"OSR_DATA_DIR=" + upDir, "OSR_VAULT=", "OSR_SERVER=", "OSR_TOKEN_FILE=", "OSR_CA_FILE="}

@@ -201,9 +201,10 @@ func (p *proc) exited() bool {
 	}
 }
 
-// loopDisk makes a small ext4 image on a loop device, mounts it and writes a file on it. It
-// fails the test, saying what to install, when root or the tools are missing.
-func loopDisk(t *testing.T, sizeMiB int) string {
+// ext4Loop makes a sparse image of sizeMiB with ext4 on a loop device and mounts it; it returns
+// the device and the mount point. It fails the test, saying what to install, when root or the
+// tools are missing.
+func ext4Loop(t *testing.T, sizeMiB int) (dev, mnt string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("this test needs root (loop devices, mkfs.ext4, mount): run it as root")
@@ -225,19 +226,30 @@ func loopDisk(t *testing.T, sizeMiB int) string {
 	if err != nil {
 		t.Fatalf("losetup: %v: %s", err, out)
 	}
-	dev := strings.TrimSpace(string(out))
+	dev = strings.TrimSpace(string(out))
 	t.Cleanup(func() { _ = exec.Command("losetup", "-d", dev).Run() })
 	if out, err := exec.Command("mkfs.ext4", "-q", "-F", dev).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v: %s", err, out)
 	}
-	mnt := filepath.Join(dir, "mnt")
+	mnt = filepath.Join(dir, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", dev, mnt).CombinedOutput(); err != nil {
 		t.Fatalf("mount: %v: %s", err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	return dev, mnt
+}
+
+// sourceDisk is the protected disk: a small ext4 loop device, mounted, with a file written on it.
+func sourceDisk(t *testing.T) string {
+	t.Helper()
+	dev, mnt := ext4Loop(t, 32)
 	data := bytes.Repeat([]byte("osr flow test data\n"), 1<<16)
 	if err := os.WriteFile(filepath.Join(mnt, "data.txt"), data, 0o644); err != nil {
 		t.Fatal(err)
