@@ -138,6 +138,7 @@ func (a *app) mobilityCommands() []*cobra.Command {
 		},
 	}
 	cmd.AddCommand(serve, status, verify, capture, a.mobilityInstallCommand())
+	cmd.AddCommand(a.mobilityDeployCommands()...) // push, uninstall, repo, fetch, deploy (discovery_push.go)
 	return []*cobra.Command{cmd}
 }
 

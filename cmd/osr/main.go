@@ -79,6 +79,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.mobilityCommands(),     // mobility (cmd_mobility.go)
 		a.vaultCommands(),        // vault, policy, replication, recovery-points, users, jobs, alerts (cmd_vault.go)
 		a.configServerCommands(), // config-server, account, infrastructure (cmd_configserver.go)
+		a.discoveryCommands(),    // vcenter, machines (discovery_cmd.go)
 	} {
 		root.AddCommand(area...)
 	}
