@@ -18,6 +18,11 @@ command -v npm >/dev/null || need_apt+=(npm)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need_apt+=(postgresql)
 # Headless Chromium for the portal's browser test.
 command -v chromium >/dev/null || need_apt+=(chromium)
+# SSH hosts in network namespaces for push install; curl runs the served install script.
+command -v sshd >/dev/null || need_apt+=(openssh-server)
+command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v curl >/dev/null || need_apt+=(curl)
 if ((${#need_apt[@]})); then
 	echo "test.sh: installing ${need_apt[*]}" >&2
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
