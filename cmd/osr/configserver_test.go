@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
 
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/configserver"
@@ -37,22 +36,6 @@ func (p *inproc) run(ctx context.Context, args ...string) (string, string, int) 
 	a := &app{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }, clock: p.clock,
 		logger: slog.New(slog.NewTextHandler(&p.log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	root := a.rootCommand()
-	// The lead wires these two under the process-server and mobility areas; until then, here.
-	for parent, sub := range map[string]*cobra.Command{"process-server": a.processServerInstallCommand(), "mobility": a.mobilityInstallCommand()} {
-		var pc *cobra.Command
-		for _, c := range root.Commands() {
-			if c.Name() == parent {
-				pc = c
-			}
-		}
-		if pc == nil {
-			pc = &cobra.Command{Use: parent}
-			root.AddCommand(pc)
-		}
-		if c, _, err := pc.Find([]string{"install"}); err != nil || c == pc {
-			pc.AddCommand(sub)
-		}
-	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	code := 0

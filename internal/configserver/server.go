@@ -180,7 +180,7 @@ func (s *Server) vaultLoop(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Second): // reports of several agents travel together
+			case <-time.After(min(time.Second, s.cfg.VaultInterval)): // reports of several agents travel together
 			}
 		}
 	}
