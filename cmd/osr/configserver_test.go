@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/configserver"
 	"github.com/opensiterecovery/osr/internal/configserver/vaulttest"
