@@ -72,7 +72,15 @@ func TestWholeFlow(t *testing.T) {
 		t.Fatalf("config-server install:\n%s", out)
 	}
 	ps.start("cs2", nil, "config-server", "serve", "--data-dir", cs2, "--vault-interval", "3s")
-	ps.start("ps2", nil, "process-server", "serve", "--config", filepath.Join(cs2, "process-server", "process-server.yaml"))
+	ps2 := ps.start("ps2", nil, "process-server", "serve", "--config", filepath.Join(cs2, "process-server", "process-server.yaml"))
+	// Installed without a store, it serves once the configuration server passed on the vault's.
+	waitFor(t, 30*time.Second, "the second process server to take the vault's store and serve", func() (bool, string) {
+		if ps2.exited() {
+			t.Fatal("osr process-server serve exited: it does not run under its configuration server " +
+				"(cmd/osr/pipeline_ps.go, serve: if managed, err := a.serveProcessServerManaged(cmd.Context(), configFile, logLevel); managed { return err })")
+		}
+		return ps2.logHas("process server listening"), "not listening yet"
+	})
 	pass := filepath.Join(root, "passphrase.txt")
 	if err := os.WriteFile(pass, []byte(mustOSR(t, nil, "config-server", "passphrase", "--data-dir", cs2)), 0o600); err != nil {
 		t.Fatal(err)
