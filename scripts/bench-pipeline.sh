@@ -145,7 +145,7 @@ state_dir: $RUN/state-$m
 tracker: scan
 crash_consistent_interval: $interval
 app_consistent_interval: 24h
-log_level: warn
+log_level: info
 disks:
   - name: disk0
     path: $disk
@@ -167,7 +167,7 @@ jfield() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2
 # wait_committed MACHINE MIN_SEQ: waits until the agent's committed seq is at least MIN_SEQ and
 # its state is protected; prints the committed seq.
 wait_committed() {
-	local m=$1 want=$2 deadline=$((SECONDS + BENCH_TIMEOUT)) st seq state
+	local m=$1 want=$2 deadline=$((SECONDS + BENCH_TIMEOUT)) st seq state next=$((SECONDS + 15))
 	while :; do
 		st=$(status "$m" || true)
 		if [[ -n $st ]]; then
@@ -179,6 +179,11 @@ wait_committed() {
 			fi
 		fi
 		((SECONDS < deadline)) || die "agent $m: no committed point $want within ${BENCH_TIMEOUT}s (status: $st)"
+		if ((SECONDS >= next)) && [[ -n $st ]]; then # a slow wait says where it is
+			next=$((SECONDS + 15))
+			log "agent $m: state $state, initial $(jfield "$st" initial_replication_percent)%, committed seq ${seq:-0}," \
+				"process server status '$(jfield "$st" process_server_status)', last error '$(jfield "$st" last_error)'"
+		fi
 		sleep 0.1
 	done
 }
