@@ -1,8 +1,12 @@
 package flow
 
 import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,6 +56,7 @@ func TestWholeFlow(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(upDir, "admin.password")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin password file: %v %v", fi, err)
 	}
+	signIn(t, "https://127.0.0.1:"+strconv.Itoa(port[0]), upDir)
 	var vaults []struct {
 		Name       string `json:"name"`
 		StorageURL string `json:"storage_url"`
@@ -274,5 +279,55 @@ func decode(t *testing.T, out string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		t.Fatalf("decode %T: %v\n%s", v, err, out)
+	}
+}
+
+// signIn signs admin in with the password osr up wrote (as the portal does, through the API's
+// sign-in) and lists the vaults with the token it gets.
+func signIn(t *testing.T, url, dir string) {
+	t.Helper()
+	pw, err := os.ReadFile(filepath.Join(dir, "admin.password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "vault-ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("vault-ca.crt holds no certificate")
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	body, _ := json.Marshal(map[string]string{"user": "admin", "password": strings.TrimSpace(string(pw))})
+	resp, err := hc.Post(url+"/api/v1/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ans struct {
+		Token string `json:"token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&ans)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || err != nil || ans.Token == "" {
+		t.Fatalf("sign-in as admin with the password of admin.password: %s %v", resp.Status, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/vaults", nil)
+	req.Header.Set("Authorization", "Bearer "+ans.Token)
+	resp, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("vaults with the sign-in token: %s", resp.Status)
+	}
+	resp, err = hc.Get(url + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the portal's sign-in page: %s", resp.Status)
 	}
 }
