@@ -42,8 +42,8 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 
 fio_iops() {
 	fio --name=rw --filename="$dev" --rw=randwrite --bs=4k --direct=1 --ioengine=libaio --iodepth=32 \
-		--runtime="$FIO_TIME" --time_based --randrepeat=0 --output-format=json |
-		grep -m2 '"iops" :' | tail -1 | sed 's/[^0-9.]//g'
+		--runtime="$FIO_TIME" --time_based --randrepeat=0 --output-format=json >"$work/fio.json"
+	grep '"iops" :' "$work/fio.json" | sed -n 2p | sed 's/[^0-9.]//g'
 }
 
 if [[ " $STEPS " == *" fio "* ]]; then
@@ -51,7 +51,7 @@ if [[ " $STEPS " == *" fio "* ]]; then
 	truncate -s "$FIO_SIZE" "$work/fio.img"
 	dev=$(losetup -f --show "$work/fio.img")
 	# Fill the device once so that both sides write over allocated blocks.
-	dd if=/dev/zero of="$dev" bs=1M oflag=direct status=none || true
+	dd if=/dev/zero of="$dev" bs=1M oflag=direct status=none 2>/dev/null || true
 	without=() with=()
 	for r in $(seq "$ROUNDS"); do
 		without+=("$(fio_iops)")

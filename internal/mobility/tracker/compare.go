@@ -179,28 +179,15 @@ func Compare(ctx context.Context, src Source, c Changes, opts CompareOptions) (C
 				}
 				return nil
 			}
+			if !c.All {
+				return readDirty(pctx, src, size, lo, hi, chunkBlocks, c.Dirty, bufs, send)
+			}
 			for pos := lo; pos < hi; {
 				if err := pctx.Err(); err != nil {
 					return err
 				}
 				end := min((pos/chunkBlocks+1)*chunkBlocks, hi)
 				first, last := pos, end // the candidate span of this chunk
-				if !c.All {
-					first = c.Dirty.Next(pos)
-					if first < 0 || first >= end {
-						if !send(task{end: end}) {
-							return pctx.Err()
-						}
-						pos = end
-						continue
-					}
-					last = first + 1
-					for i := first + 1; i < end; i++ {
-						if c.Dirty.Has(i) {
-							last = i + 1
-						}
-					}
-				}
 				var buf []byte
 				select {
 				case buf = <-bufs:
@@ -338,6 +325,45 @@ func compareSpan(first, last int64, buf []byte, fps []Fingerprint, c Changes, op
 			return err
 		}
 		i = j
+	}
+	return nil
+}
+
+// maxGap is the most clean blocks a read of dirty blocks spans rather than starting a new read.
+const maxGap = 16
+
+// readDirty reads the dirty blocks of [lo, hi) in runs of at most chunkBlocks, a run ending where
+// more than maxGap clean blocks follow, and sends them as tasks. Its cost is the dirty blocks plus
+// one walk of the bitmap's words, whatever the disk's size.
+func readDirty(ctx context.Context, src Source, size, lo, hi, chunkBlocks int64, dirty *Bitmap,
+	bufs chan []byte, send func(task) bool) error {
+	next := dirty.Next(lo)
+	for next >= 0 && next < hi {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		first, last := next, next+1
+		limit := min(first+chunkBlocks, hi)
+		for {
+			next = dirty.Next(last)
+			if next < 0 || next >= limit || next-last > maxGap {
+				break
+			}
+			last = next + 1
+		}
+		var buf []byte
+		select {
+		case buf = <-bufs:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		n, err := readSpan(src, size, first, last, buf)
+		if !send(task{first: first, last: last, end: last, buf: buf, n: n, err: err}) {
+			return ctx.Err()
+		}
+	}
+	if !send(task{end: hi}) {
+		return ctx.Err()
 	}
 	return nil
 }
