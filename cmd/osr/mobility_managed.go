@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -119,32 +120,19 @@ func agentReport(hb configserver.AgentHeartbeat, st mobility.Status) configserve
 }
 
 func (m *managedAgent) onConfig(ctx context.Context, raw json.RawMessage) {
-	var c configserver.AgentConfig
-	if err := json.Unmarshal(raw, &c); err != nil {
-		m.log.Error("configuration from the configuration server does not decode", "err", err)
+	replicate, want, err := agentDesired(m.base, raw)
+	if err != nil {
+		m.log.Error("configuration from the configuration server refused; the data path stays as it is", "err", err)
 		return
 	}
-	want := agentSettings{ProcessServer: c.ProcessServer, Crash: m.base.CrashConsistentInterval, AppCons: m.base.AppConsistentInterval}
-	if want.ProcessServer == "" {
-		want.ProcessServer = m.base.ProcessServer
-	}
-	if p := c.Policy; p != nil {
-		if p.CrashConsistentFrequencySeconds > 0 {
-			want.Crash = time.Duration(p.CrashConsistentFrequencySeconds) * time.Second
-		}
-		if p.AppConsistentFrequencySeconds > 0 {
-			want.AppCons = time.Duration(p.AppConsistentFrequencySeconds) * time.Second
-		}
-	}
-	want.AppCons = max(want.AppCons, want.Crash)
 	m.mu.Lock()
-	same := m.replicate == c.Replicate && (!c.Replicate || m.running == want)
+	same := m.replicate == replicate && (!replicate || m.running == want)
 	m.mu.Unlock()
 	if same {
 		return
 	}
-	if !c.Replicate {
-		m.log.Info("replication is not enabled for this machine: the data path is stopped", "machine", c.Machine)
+	if !replicate {
+		m.log.Info("replication is not enabled for this machine: the data path is stopped")
 		m.sup.Stop()
 		m.setState(false, agentSettings{})
 		return
@@ -181,6 +169,49 @@ func (m *managedAgent) onConfig(ctx context.Context, raw json.RawMessage) {
 		return err
 	})
 	m.poke()
+}
+
+// Bounds of what an agent accepts from its configuration server (the vault's policy bounds are
+// narrower; these keep a damaged or foreign configuration from spinning or stalling the agent).
+const (
+	maxCrashFrequency = 24 * 3600      // seconds
+	maxAppFrequency   = 30 * 24 * 3600 // seconds
+)
+
+// agentDesired decodes the configuration server's answer (configserver.AgentConfig) into whether
+// to replicate and with what settings; base fills what the answer leaves out. A bad answer is an
+// error and changes nothing.
+func agentDesired(base *mobility.Config, raw []byte) (bool, agentSettings, error) {
+	var c configserver.AgentConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return false, agentSettings{}, fmt.Errorf("agent configuration: %w", err)
+	}
+	if c.Machine != "" && c.Machine != base.Machine {
+		return false, agentSettings{}, fmt.Errorf("agent configuration is for machine %s, not %s", c.Machine, base.Machine)
+	}
+	want := agentSettings{ProcessServer: c.ProcessServer, Crash: base.CrashConsistentInterval, AppCons: base.AppConsistentInterval}
+	if want.ProcessServer == "" {
+		want.ProcessServer = base.ProcessServer
+	}
+	if host, port, err := net.SplitHostPort(want.ProcessServer); err != nil || host == "" || port == "" {
+		return false, agentSettings{}, fmt.Errorf("agent configuration: process_server %q is not host:port", want.ProcessServer)
+	}
+	if p := c.Policy; p != nil {
+		if f := p.CrashConsistentFrequencySeconds; f != 0 {
+			if f < 1 || f > maxCrashFrequency {
+				return false, agentSettings{}, fmt.Errorf("agent configuration: crash_consistent_frequency_seconds %d is not between 1 and %d", f, maxCrashFrequency)
+			}
+			want.Crash = time.Duration(f) * time.Second
+		}
+		if f := p.AppConsistentFrequencySeconds; f != 0 {
+			if f < 1 || f > maxAppFrequency {
+				return false, agentSettings{}, fmt.Errorf("agent configuration: app_consistent_frequency_seconds %d is not between 1 and %d", f, maxAppFrequency)
+			}
+			want.AppCons = time.Duration(f) * time.Second
+		}
+	}
+	want.AppCons = max(want.AppCons, want.Crash)
+	return c.Replicate, want, nil
 }
 
 func (m *managedAgent) setAgent(ag *mobility.Agent) {

@@ -39,3 +39,64 @@ func TestAgentReport(t *testing.T) {
 		})
 	}
 }
+
+func TestAgentDesired(t *testing.T) {
+	base := &mobility.Config{Machine: "web01", ProcessServer: "ps1:9443", CrashConsistentInterval: 30 * time.Second, AppConsistentInterval: time.Hour}
+	tests := []struct {
+		name      string
+		raw       string
+		replicate bool
+		want      agentSettings
+		err       string
+	}{
+		{"not replicating", `{"version":3,"machine":"web01","process_server":"ps2:9443","replicate":false}`, false,
+			agentSettings{ProcessServer: "ps2:9443", Crash: 30 * time.Second, AppCons: time.Hour}, ""},
+		{"policy cadences", `{"machine":"web01","process_server":"ps2:9443","replicate":true,"policy":{"name":"gold","crash_consistent_frequency_seconds":300,"app_consistent_frequency_seconds":3600}}`, true,
+			agentSettings{ProcessServer: "ps2:9443", Crash: 5 * time.Minute, AppCons: time.Hour}, ""},
+		{"no process server assigned keeps the installed one", `{"machine":"web01","replicate":true}`, true,
+			agentSettings{ProcessServer: "ps1:9443", Crash: 30 * time.Second, AppCons: time.Hour}, ""},
+		{"app-consistent never more often than crash-consistent", `{"machine":"web01","replicate":true,"policy":{"crash_consistent_frequency_seconds":600,"app_consistent_frequency_seconds":60}}`, true,
+			agentSettings{ProcessServer: "ps1:9443", Crash: 10 * time.Minute, AppCons: 10 * time.Minute}, ""},
+		{"not json", `{"machine":`, false, agentSettings{}, "agent configuration: unexpected end of JSON input"},
+		{"another machine", `{"machine":"db01","replicate":true}`, false, agentSettings{}, "agent configuration is for machine db01, not web01"},
+		{"bad process server", `{"machine":"web01","process_server":"ps2","replicate":true}`, false, agentSettings{}, `agent configuration: process_server "ps2" is not host:port`},
+		{"negative crash frequency", `{"machine":"web01","replicate":true,"policy":{"crash_consistent_frequency_seconds":-5}}`, false, agentSettings{},
+			"agent configuration: crash_consistent_frequency_seconds -5 is not between 1 and 86400"},
+		{"huge app frequency", `{"machine":"web01","replicate":true,"policy":{"app_consistent_frequency_seconds":9223372036854775807}}`, false, agentSettings{},
+			"agent configuration: app_consistent_frequency_seconds 9223372036854775807 is not between 1 and 2592000"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, got, err := agentDesired(base, []byte(tc.raw))
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || rep != tc.replicate || got != tc.want {
+				t.Fatalf("got %v %+v %v, want %v %+v", rep, got, err, tc.replicate, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzAgentDesired: any answer of a configuration server is refused with an error or gives
+// settings the agent can run with.
+func FuzzAgentDesired(f *testing.F) {
+	f.Add([]byte(`{"version":7,"machine":"web01","process_server":"ps2:9443","process_server_name":"ps2","replicate":true,"policy":{"name":"gold","rpo_threshold_seconds":900,"retention_seconds":86400,"app_consistent_frequency_seconds":3600,"crash_consistent_frequency_seconds":300},"heartbeat_seconds":30}`))
+	f.Add([]byte(`{"machine":"web01","replicate":false}`))
+	base := &mobility.Config{Machine: "web01", ProcessServer: "ps1:9443", CrashConsistentInterval: 30 * time.Second, AppConsistentInterval: time.Hour}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		_, s, err := agentDesired(base, raw)
+		if err != nil {
+			if s != (agentSettings{}) {
+				t.Fatalf("error %v with settings %+v", err, s)
+			}
+			return
+		}
+		if s.Crash < time.Second || s.AppCons < s.Crash || s.ProcessServer == "" {
+			t.Fatalf("settings the agent cannot run with: %+v", s)
+		}
+	})
+}
