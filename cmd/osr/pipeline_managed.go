@@ -4,16 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/configserver"
 	"github.com/opensiterecovery/osr/internal/configserver/csclient"
+	"github.com/opensiterecovery/osr/internal/configserver/vaultlink"
 	"github.com/opensiterecovery/osr/internal/processserver"
 )
 
@@ -85,15 +88,15 @@ func (m *managedPS) start(ctx context.Context) {
 }
 
 func (m *managedPS) onConfig(ctx context.Context, raw json.RawMessage) {
-	var c configserver.PSConfig
-	if err := json.Unmarshal(raw, &c); err != nil {
-		m.log.Error("configuration from the configuration server does not decode", "err", err)
+	st, err := psStorage(raw)
+	if err != nil {
+		m.log.Error("configuration from the configuration server refused; the process server stays as it is", "err", err)
 		return
 	}
-	if c.Storage == nil {
+	if st == nil {
 		return
 	}
-	changed, err := configserver.ApplyStorage(m.dir, *c.Storage)
+	changed, err := configserver.ApplyStorage(m.dir, *st)
 	if err != nil {
 		m.log.Error("record the store settings", "err", err)
 		return
@@ -102,7 +105,7 @@ func (m *managedPS) onConfig(ctx context.Context, raw json.RawMessage) {
 	serving := m.serving
 	m.mu.Unlock()
 	if changed || !serving {
-		m.log.Info("store settings from the vault: (re)starting on them", "repo", c.Storage.URL)
+		m.log.Info("store settings from the vault: (re)starting on them", "repo", st.URL)
 		m.start(ctx)
 	}
 }
@@ -135,4 +138,26 @@ func (m *managedPS) heartbeat() any {
 	}
 	h.Version = osrVersion()
 	return h
+}
+
+// psStorage decodes the configuration server's answer (configserver.PSConfig) and returns its
+// store settings, nil when it has none yet. Settings without a password, or with control
+// characters in the URL, are an error and change nothing; the URL itself is the vault's, which
+// created the store there (the store's backends check it when the process server opens it).
+func psStorage(raw []byte) (*vaultlink.Storage, error) {
+	var c configserver.PSConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("process server configuration: %w", err)
+	}
+	st := c.Storage
+	if st == nil || st.URL == "" {
+		return nil, nil
+	}
+	switch {
+	case strings.ContainsFunc(st.URL, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return nil, fmt.Errorf("process server configuration: storage url %q holds control characters", st.URL)
+	case len(st.Password) == 0:
+		return nil, errors.New("process server configuration: storage without a password")
+	}
+	return st, nil
 }
