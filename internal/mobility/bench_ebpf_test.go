@@ -65,7 +65,11 @@ func rpoRun(b *testing.B, tr string, rate int64, dur time.Duration) rpoResult {
 	defer dw.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAgentProcess$")
 	cmd.Env = append(os.Environ(), "OSR_TEST_AGENT_DIR="+dir, "OSR_TEST_AGENT_DISK="+dev, "OSR_TEST_AGENT_PS="+ps.addr, "OSR_TEST_AGENT_TRACKER="+tr)
-	log, _ := os.Create(filepath.Join(dir, "agent.log"))
+	logDir := dir
+	if d := os.Getenv("OSR_BENCH_LOG_DIR"); d != "" { // keep the agent's log
+		logDir = d
+	}
+	log, _ := os.Create(filepath.Join(logDir, "agent-"+tr+".log"))
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

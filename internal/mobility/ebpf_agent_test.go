@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -122,7 +123,7 @@ func TestHelperAgentProcess(t *testing.T) {
 		cfg.Tracker, cfg.CrashConsistentInterval = tr, DefaultCrashConsistentInterval
 		cfg.InitialPointSize = DefaultInitialPointSize
 	}
-	a, err := New(cfg, Options{NoSocket: true, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	a, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), NoSocket: true, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,3 +131,27 @@ func TestWholeDiskDiscard(t *testing.T) {
 		t.Fatal("no range went through the ring buffer")
 	}
 }
+
+// A write is marked twice: when its bio is queued and when its request completes (so a write in
+// flight while a point reads the block is in the next point).
+func TestQueueAndCompletionMarks(t *testing.T) {
+	dev := loopDevice(t, 8<<20, nil)
+	tr := started(t, tracker.Disk{Name: "d", Path: dev, Size: 8 << 20})
+	f, err := os.OpenFile(dev, os.O_RDWR|unix.O_DIRECT, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	changes(t, tr, "d")
+	before, _ := tr.Counts()
+	if _, err := f.WriteAt(directio.AlignedBuffer(4096), 4096*9); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := tr.Counts()
+	if after-before != 2 {
+		t.Fatalf("%d marks for one write, want 2 (queue and completion)", after-before)
+	}
+	if got := changes(t, tr, "d"); got.Count() != 1 || !got.Has(9) {
+		t.Fatalf("%d blocks reported, want block 9", got.Count())
+	}
+}

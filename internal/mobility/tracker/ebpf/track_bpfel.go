@@ -24,11 +24,12 @@ type trackTarget struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	trackMapBits        = "bits"
-	trackMapCounters    = "counters"
-	trackMapRanges      = "ranges"
-	trackMapTargets     = "targets"
-	trackProgOnBioQueue = "on_bio_queue"
+	trackMapBits          = "bits"
+	trackMapCounters      = "counters"
+	trackMapRanges        = "ranges"
+	trackMapTargets       = "targets"
+	trackProgOnBioQueue   = "on_bio_queue"
+	trackProgOnRqComplete = "on_rq_complete"
 )
 
 // loadTrack returns the embedded CollectionSpec for track.
@@ -73,7 +74,8 @@ type trackSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type trackProgramSpecs struct {
-	OnBioQueue *ebpf.ProgramSpec `ebpf:"on_bio_queue"`
+	OnBioQueue   *ebpf.ProgramSpec `ebpf:"on_bio_queue"`
+	OnRqComplete *ebpf.ProgramSpec `ebpf:"on_rq_complete"`
 }
 
 // trackMapSpecs contains maps before they are loaded into the kernel.
@@ -137,12 +139,14 @@ type trackVariables struct {
 //
 // It can be passed to loadTrackObjects or ebpf.CollectionSpec.LoadAndAssign.
 type trackPrograms struct {
-	OnBioQueue *ebpf.Program `ebpf:"on_bio_queue"`
+	OnBioQueue   *ebpf.Program `ebpf:"on_bio_queue"`
+	OnRqComplete *ebpf.Program `ebpf:"on_rq_complete"`
 }
 
 func (p *trackPrograms) Close() error {
 	return _TrackClose(
 		p.OnBioQueue,
+		p.OnRqComplete,
 	)
 }
 

@@ -33,7 +33,7 @@ type Tracker struct {
 
 	mu      sync.Mutex
 	objs    *trackObjects
-	lnk     link.Link
+	links   []link.Link
 	rd      *ringbuf.Reader
 	mem     []byte // the mmap'ed bitmap words
 	targets map[uint32]*target
@@ -166,11 +166,20 @@ func (t *Tracker) Start(_ context.Context, disks []tracker.Disk, _ bool) error {
 	if t.rd, err = ringbuf.NewReader(objs.Ranges); err != nil {
 		return fmt.Errorf("ebpf tracker: ring buffer: %w", err)
 	}
-	if t.lnk, err = link.AttachTracing(link.TracingOptions{Program: objs.OnBioQueue}); err != nil {
-		if errors.Is(err, unix.EPERM) {
-			return fmt.Errorf("ebpf tracker: not permitted to attach to block_bio_queue (run as root, or grant CAP_BPF and CAP_PERFMON): %w", err)
+	// Completion first: from the moment the queue hook runs, a write is marked again when it
+	// completes.
+	for _, h := range []struct {
+		name string
+		prog *ebpf.Program
+	}{{"block_rq_complete", objs.OnRqComplete}, {"block_bio_queue", objs.OnBioQueue}} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: h.prog})
+		if err != nil {
+			if errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("ebpf tracker: not permitted to attach to %s (run as root, or grant CAP_BPF and CAP_PERFMON): %w", h.name, err)
+			}
+			return fmt.Errorf("ebpf tracker: attach to %s: %w", h.name, err)
 		}
-		return fmt.Errorf("ebpf tracker: attach to block_bio_queue: %w", err)
+		t.links = append(t.links, l)
 	}
 	ok = true
 	t.opts.Logger.Info("ebpf tracker attached", "disks", len(disks), "bitmap_bytes", size)
@@ -292,12 +301,17 @@ const (
 	cOutside
 )
 
+// counter returns a counter summed over the CPUs.
 func (t *Tracker) counter(i uint32) (uint64, error) {
-	var v uint64
-	if err := t.objs.Counters.Lookup(i, &v); err != nil {
+	var vs []uint64
+	if err := t.objs.Counters.Lookup(i, &vs); err != nil {
 		return 0, fmt.Errorf("ebpf tracker: read counter: %w", err)
 	}
-	return v, nil
+	var n uint64
+	for _, v := range vs {
+		n += v
+	}
+	return n, nil
 }
 
 // lostLocked returns drops + program misses so far.
@@ -306,12 +320,25 @@ func (t *Tracker) lostLocked() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	st, err := t.objs.OnBioQueue.Stats()
+	misses, err := t.misses()
 	if err != nil {
-		return 0, fmt.Errorf("ebpf tracker: program stats: %w", err)
+		return 0, err
 	}
-	t.lost = drops + st.RecursionMisses
+	t.lost = drops + misses
 	return t.lost, nil
+}
+
+// misses returns the runs the kernel skipped of both programs.
+func (t *Tracker) misses() (uint64, error) {
+	var n uint64
+	for _, p := range []*ebpf.Program{t.objs.OnBioQueue, t.objs.OnRqComplete} {
+		st, err := p.Stats()
+		if err != nil {
+			return 0, fmt.Errorf("ebpf tracker: program stats: %w", err)
+		}
+		n += st.RecursionMisses
+	}
+	return n, nil
 }
 
 // Stats returns the drops, misses and gaps so far.
@@ -324,13 +351,11 @@ func (t *Tracker) Stats() tracker.Stats {
 	}
 	s.Gaps = t.gaps
 	s.Drops, _ = t.counter(cDrops)
-	if st, err := t.objs.OnBioQueue.Stats(); err == nil {
-		s.Misses = st.RecursionMisses
-	}
+	s.Misses, _ = t.misses()
 	return s
 }
 
-// Counts returns the data-changing bios seen and the ranges handed to user space (tests, figures).
+// Counts returns the marks made (bios queued and requests completed) and the ranges handed to user space (tests, figures).
 func (t *Tracker) Counts() (bios, ranges uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -362,10 +387,10 @@ func (t *Tracker) Close() error {
 
 func (t *Tracker) closeLocked() error {
 	var errs []error
-	if t.lnk != nil {
-		errs = append(errs, t.lnk.Close())
-		t.lnk = nil
+	for _, l := range t.links {
+		errs = append(errs, l.Close())
 	}
+	t.links = nil
 	if t.rd != nil {
 		errs = append(errs, t.rd.Close())
 		t.rd = nil

@@ -41,6 +41,16 @@ struct bio {
 	struct bvec_iter bi_iter;
 } __attribute__((preserve_access_index));
 
+struct request_queue {
+	struct gendisk *disk;
+} __attribute__((preserve_access_index));
+
+struct request {
+	struct request_queue *q;
+	unsigned int cmd_flags;
+	sector_t __sector;
+} __attribute__((preserve_access_index));
+
 #define REQ_OP_MASK 0xff
 #define MAX_WORDS_INLINE 1024 // longer ranges (256 MiB and more) go to the ring buffer
 
@@ -83,7 +93,7 @@ struct {
 } bits SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); // per CPU: no shared cache line on the I/O path
 	__uint(max_entries, C_MAX);
 	__type(key, u32);
 	__type(value, u64);
@@ -98,14 +108,16 @@ static __always_inline void count(u32 c)
 {
 	u64 *v = bpf_map_lookup_elem(&counters, &c);
 	if (v)
-		__sync_fetch_and_add(v, 1);
+		*v += 1;
 }
 
 static __always_inline void or_word(u64 idx, u64 mask)
 {
 	u32 k = idx;
 	u64 *w = bpf_map_lookup_elem(&bits, &k);
-	if (w)
+	// A plain read first: a hot block's bits are usually set already, and the atomic OR, which
+	// takes the cache line, is skipped.
+	if (w && (*w & mask) != mask)
 		__sync_fetch_and_or(w, mask);
 }
 
@@ -132,30 +144,18 @@ static long mark_word(u64 i, void *ctx)
 	return 0;
 }
 
-SEC("tp_btf/block_bio_queue")
-int BPF_PROG(on_bio_queue, struct bio *bio)
+// mark records that [sector, sector+size) of the whole disk dev changed.
+static __always_inline void mark(u32 dev, u64 sector, u64 size)
 {
-	u32 op = BPF_CORE_READ(bio, bi_opf) & REQ_OP_MASK;
-	// Writes, discards, secure erases, zone appends and write-zeroes have odd numbers; reads and
-	// flushes even ones. A flush that carries data is a write with the preflush flag.
-	if (!(op & 1))
-		return 0;
-	u32 size = BPF_CORE_READ(bio, bi_iter.bi_size);
-	if (size == 0)
-		return 0;
-	u32 dev = BPF_CORE_READ(bio, bi_bdev, bd_disk, part0, bd_dev);
 	const struct target *t = bpf_map_lookup_elem(&targets, &dev);
 	if (!t)
-		return 0;
+		return;
 	count(C_BIOS);
-	// The sector is absolute on the whole disk here (a partition's bio is remapped before it is
-	// queued).
-	u64 sector = BPF_CORE_READ(bio, bi_iter.bi_sector);
 	u64 first = sector / 8;
-	u64 last = (sector + ((u64)size + 511) / 512 - 1) / 8;
+	u64 last = (sector + (size + 511) / 512 - 1) / 8;
 	if (t->nblocks == 0 || first >= t->nblocks) {
 		count(C_OUTSIDE);
-		return 0;
+		return;
 	}
 	if (last >= t->nblocks) {
 		count(C_OUTSIDE);
@@ -165,12 +165,12 @@ int BPF_PROG(on_bio_queue, struct bio *bio)
 	if (w1 - w0 < MAX_WORDS_INLINE) {
 		struct walk wk = {.t = t, .first = first, .last = last, .w0 = w0};
 		bpf_loop(w1 - w0 + 1, mark_word, &wk, 0);
-		return 0;
+		return;
 	}
 	struct range *r = bpf_ringbuf_reserve(&ranges, sizeof(*r), 0);
 	if (!r) {
 		count(C_DROPS);
-		return 0;
+		return;
 	}
 	r->dev = dev;
 	r->pad = 0;
@@ -178,6 +178,36 @@ int BPF_PROG(on_bio_queue, struct bio *bio)
 	r->last = last;
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 	count(C_RANGES);
+}
+
+// Writes, discards, secure erases, zone appends and write-zeroes have odd operation numbers;
+// reads and flushes even ones. A flush that carries data is a write with the preflush flag.
+static __always_inline int changes_data(u32 opf, u64 size)
+{
+	return (opf & REQ_OP_MASK & 1) && size != 0;
+}
+
+// A bio as it is queued: the sector is absolute on the whole disk here (a partition's bio is
+// remapped before it is queued). tp_btf gives typed pointers: fields are read directly (CO-RE
+// relocated), with no probe reads.
+SEC("tp_btf/block_bio_queue")
+int BPF_PROG(on_bio_queue, struct bio *bio)
+{
+	u32 size = bio->bi_iter.bi_size;
+	if (!changes_data(bio->bi_opf, size))
+		return 0;
+	mark(bio->bi_bdev->bd_disk->part0->bd_dev, bio->bi_iter.bi_sector, size);
+	return 0;
+}
+
+// A request as it completes, marked again: a write still in flight when user space read the
+// block lands after the read, and its bits, set again here, bring it into the next point.
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(on_rq_complete, struct request *rq, int error, unsigned int nr_bytes)
+{
+	if (!changes_data(rq->cmd_flags, nr_bytes))
+		return 0;
+	mark(rq->q->disk->part0->bd_dev, rq->__sector, nr_bytes);
 	return 0;
 }
 
