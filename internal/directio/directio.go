@@ -1,6 +1,8 @@
 // Package directio writes large files without passing them through the page cache (O_DIRECT),
 // where the file system allows it. On this project's machines a buffered write of a large file
-// costs several times more CPU than the data it moves; direct writes cost almost none.
+// costs several times more CPU than the data it moves; direct writes cost almost none. Direct I/O
+// is a Linux feature here: on other systems (Windows) OpenWriter and OpenFile report it unavailable
+// and callers fall back to ordinary I/O.
 package directio
 
 import (
@@ -8,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"syscall"
 	"unsafe"
 )
@@ -26,15 +27,6 @@ func AlignedBuffer(n int) []byte {
 // Aligned reports whether p starts at an aligned address.
 func Aligned(p []byte) bool {
 	return len(p) > 0 && uintptr(unsafe.Pointer(&p[0]))%Align == 0
-}
-
-// OpenWriter opens path for writing with O_DIRECT, or returns nil where that is not possible.
-func OpenWriter(path string) *os.File {
-	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_DIRECT, 0)
-	if err != nil {
-		return nil
-	}
-	return f
 }
 
 // ErrUnsupported is returned by Copy when the file system refuses direct I/O; nothing was written.

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/freeze"
@@ -96,7 +94,14 @@ func (a *Agent) capture(ctx context.Context, s *session, kind wire.Kind) error {
 		paths[d.name] = d.path
 	}
 	mounts, err := freeze.Find(paths)
-	if err != nil {
+	switch {
+	case errors.Is(err, freeze.ErrUnsupported): // no freeze on this system (Windows): say so once
+		if !a.noFreezeLog {
+			a.noFreezeLog = true
+			a.mon.event("no-freeze", "info", err.Error())
+		}
+		mounts = nil
+	case err != nil:
 		a.mon.event("mounts-unknown", "warning", "cannot list the filesystems on the protected disks: no freeze", "err", err.Error())
 		mounts = nil
 	}
@@ -276,24 +281,6 @@ func (a *Agent) frozenCapture(ctx context.Context, sd *sender, cands map[string]
 	}
 	a.mon.event("freeze", "info", "filesystems frozen for the capture", attrs...)
 	return sp.replay(ctx, sd)
-}
-
-// onFrozen reports whether dir lives on one of the filesystems to be frozen.
-func onFrozen(dir string, mounts []freeze.Mount) bool {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return true
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return true
-	}
-	for _, m := range mounts {
-		if st.Dev == m.Dev {
-			return true
-		}
-	}
-	return false
 }
 
 // reportResync emits, after the first point following a resync, how much differed.

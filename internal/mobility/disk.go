@@ -1,10 +1,11 @@
 package mobility
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"syscall"
 
+	"github.com/opensiterecovery/osr/internal/directio"
 	"github.com/opensiterecovery/osr/internal/source"
 )
 
@@ -24,12 +25,15 @@ func openSource(name, path string) (*sourceDisk, error) {
 	sd := &sourceDisk{name: name, path: path, Disk: d}
 	fi, err := os.Stat(path)
 	if err == nil && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
-		f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_DIRECT, 0)
-		if err != nil {
+		f, err := directio.OpenFile(path, os.O_RDONLY, 0)
+		switch {
+		case errors.Is(err, directio.ErrUnsupported): // no O_DIRECT on this system: ordinary reads
+		case err != nil:
 			d.Close()
 			return nil, fmt.Errorf("disk %s: open with O_DIRECT: %w", name, err)
+		default:
+			sd.direct = f
 		}
-		sd.direct = f
 	}
 	if d.Size() <= 0 {
 		sd.Close()

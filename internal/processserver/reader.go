@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 
 	"github.com/opensiterecovery/osr/internal/directio"
 	"github.com/opensiterecovery/osr/internal/wire"
@@ -31,7 +30,7 @@ type frameReader struct {
 
 func openFrameReader(path string, sp *spool) (*frameReader, error) {
 	r := &frameReader{path: path, sp: sp}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_DIRECT, 0)
+	f, err := directio.OpenFile(path, os.O_RDONLY, 0)
 	if err == nil {
 		r.f, r.direct = f, true
 		r.abuf = directio.AlignedBuffer(spoolChunk)

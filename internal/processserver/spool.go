@@ -36,7 +36,7 @@ type spool struct {
 func createSpool(path string) (*spool, error) {
 	s := &spool{path: path}
 	s.cond = sync.NewCond(&s.mu)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_DIRECT, 0o600)
+	f, err := directio.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
 		s.f, s.direct = f, true
 	} else {

@@ -18,7 +18,6 @@ import (
 	"unicode"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/sys/unix"
 
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/configserver/privfile"
@@ -176,7 +175,7 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 // List returns the accounts, sorted by name, without secrets.
 func (s *Store) List(ctx context.Context) ([]Account, error) {
 	var out []Account
-	err := s.locked(ctx, unix.LOCK_SH, func() error {
+	err := s.locked(ctx, lockShared, func() error {
 		f, err := s.load()
 		if err != nil {
 			return err
@@ -194,7 +193,7 @@ func (s *Store) List(ctx context.Context) ([]Account, error) {
 func (s *Store) Secret(ctx context.Context, name string) (Account, []byte, error) {
 	var a Account
 	var secret []byte
-	err := s.locked(ctx, unix.LOCK_SH, func() error {
+	err := s.locked(ctx, lockShared, func() error {
 		f, err := s.load()
 		if err != nil {
 			return err
@@ -235,7 +234,7 @@ func associated(a Account) []byte {
 
 // update runs fn on the account file under an exclusive lock and writes the result.
 func (s *Store) update(ctx context.Context, needKey bool, fn func(*file, cipher.AEAD) error) error {
-	return s.locked(ctx, unix.LOCK_EX, func() error {
+	return s.locked(ctx, lockExclusive, func() error {
 		f, err := s.load()
 		if err != nil {
 			return err
@@ -255,21 +254,6 @@ func (s *Store) update(ctx context.Context, needKey bool, fn func(*file, cipher.
 		}
 		return privfile.Write(s.path, append(b, '\n'))
 	})
-}
-
-func (s *Store) locked(ctx context.Context, how int, fn func() error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	lf, err := os.OpenFile(s.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("lock accounts: %w", err)
-	}
-	defer lf.Close()
-	if err := unix.Flock(int(lf.Fd()), how); err != nil {
-		return fmt.Errorf("lock accounts: %w", err)
-	}
-	return fn()
 }
 
 // load reads the account file; a missing file is an empty store.
