@@ -24,6 +24,11 @@ func (a *app) processServerCommand() *cobra.Command {
 		Short: "Accept agents on the data path (default :9443) and serve health on health_listen",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// A process server installed under a configuration server runs as it says
+			// (pipeline_managed.go).
+			if managed, err := a.serveProcessServerManaged(cmd.Context(), configFile, logLevel); managed {
+				return err
+			}
 			return a.serveProcessServer(cmd.Context(), configFile, logLevel)
 		},
 	}
