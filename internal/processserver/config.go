@@ -34,8 +34,10 @@ type TLSConfig struct {
 // CacheConfig places and bounds the disk cache.
 type CacheConfig struct {
 	Dir string `yaml:"dir"`
-	// MaxBytes caps what the cache may hold (0: the file system's size); free space is measured
-	// against the smaller of the two.
+	// MaxBytes is the cache's budget (0: it owns its file system, like a dedicated cache drive).
+	// With a budget, the free share that health and backpressure judge is what the cache may still
+	// take (the budget less what it holds, never more than the file system has left) out of the
+	// budget; without, the file system's free share.
 	MaxBytes int64 `yaml:"max_bytes"`
 	// SyncBytes: an open point's file is fsynced whenever this much was appended since the last
 	// fsync (default 64 MiB), so dirty memory stays bounded.
