@@ -62,6 +62,7 @@ DATA-DIR/passphrase, readable by root only (osr config-server passphrase shows i
 	f := cmd.Flags()
 	f.StringVar(&keyFile, "registration-key", "", "vault registration key file (valid 5 days, used once)")
 	f.StringVar(&o.CacheDir, "cache-dir", "", "cache directory of the default process server (at least 5 GiB free, 600 GiB recommended)")
+	f.Var((*sizeFlag)(&o.CacheBytes), "cache-size", "cache budget on a shared disk, e.g. 50GiB (default: the cache owns its file system)")
 	f.IntVar(&o.Port, "port", configserver.DefaultPSPort, "process server port (443 is prohibited)")
 	f.IntVar(&o.APIPort, "api-port", configserver.DefaultAPIPort, "configuration server HTTPS port, for process servers and agents")
 	f.StringVar(&o.DataDir, "data-dir", configserver.DefaultDataDir, "data directory (created 0700)")

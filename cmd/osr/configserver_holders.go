@@ -54,6 +54,7 @@ func alreadyEnrolled(dir string) prereq.Result {
 // configuration server with the passphrase. The lead wires it under `process-server`.
 func (a *app) processServerInstallCommand() *cobra.Command {
 	var csAddr, passFile, name, cacheDir, dir, listenAddr, listenIf, healthListen string
+	var cacheSize sizeFlag
 	var port int
 	cmd := &cobra.Command{
 		Use:   "install",
@@ -108,7 +109,7 @@ func (a *app) processServerInstallCommand() *cobra.Command {
 				return err
 			}
 			if err := configserver.WritePSConfig(dir, configserver.PSSettings{Name: name, Listen: net.JoinHostPort(host, strconv.Itoa(port)),
-				HealthListen: healthListen, CacheDir: cacheDir}); err != nil {
+				HealthListen: healthListen, CacheDir: cacheDir, CacheBytes: int64(cacheSize)}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "Process server %s enrolled with the configuration server at %s; agents reach it at %s.\n", name, addr, adv)
@@ -122,6 +123,7 @@ func (a *app) processServerInstallCommand() *cobra.Command {
 	f.StringVar(&name, "name", "", "process server name (default: the short host name)")
 	f.IntVar(&port, "port", configserver.DefaultPSPort, "port agents connect to (443 is prohibited)")
 	f.StringVar(&cacheDir, "cache-dir", "", "cache directory (at least 5 GiB free, 600 GiB recommended)")
+	f.Var(&cacheSize, "cache-size", "cache budget on a shared disk, e.g. 50GiB (default: the cache owns its file system)")
 	f.StringVar(&dir, "dir", "/etc/osr/process-server", "where the certificate and settings are written")
 	f.StringVar(&listenAddr, "listen-address", "", "address to listen on (network selection)")
 	f.StringVar(&listenIf, "listen-interface", "", "interface to listen on (network selection)")

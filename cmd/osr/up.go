@@ -28,6 +28,14 @@ type upOptions struct {
 	apiPort      int    // configuration server (first start only)
 	psPort       int    // default process server (first start only)
 	healthListen string // default process server's /health (first start only)
+	cacheSize    sizeFlag // default process server's cache budget (first start only)
+}
+
+// upCacheBudget is the default process server's cache budget when --cache-size is not given: the
+// cache shares the data directory's disk, so it gets a budget (not the whole file system) and the
+// health thresholds judge that budget: half of what is free at first start, at most 64 GiB.
+func upCacheBudget(avail uint64) int64 {
+	return int64(min(avail/2, 64<<30))
 }
 
 // Layout of osr up's data directory. The vault's files sit at its top, where the CLI looks by
@@ -73,6 +81,7 @@ port 9443 (or the next free port, said so). Later starts reuse all of it. Ctrl-C
 	f.IntVar(&o.apiPort, "api-port", configserver.DefaultAPIPort, "configuration server port on first start (the next free one if taken)")
 	f.IntVar(&o.psPort, "ps-port", configserver.DefaultPSPort, "process server port on first start (the next free one if taken)")
 	f.StringVar(&o.healthListen, "health-listen", configserver.DefaultHealthListen, "process server /health address on first start (the next free port if taken)")
+	f.Var(&o.cacheSize, "cache-size", "process server cache budget on first start (default: half the free space, at most 64GiB)")
 	return cmd
 }
 

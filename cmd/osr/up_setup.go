@@ -13,6 +13,7 @@ import (
 
 	"github.com/opensiterecovery/osr/internal/apiclient"
 	"github.com/opensiterecovery/osr/internal/configserver"
+	"github.com/opensiterecovery/osr/internal/configserver/prereq"
 	"github.com/opensiterecovery/osr/internal/vault"
 )
 
@@ -149,8 +150,16 @@ func (a *app) upInstallConfigServer(ctx context.Context, svc *vault.Service, vau
 	if n, err = a.upPort("process server health", hh, n, apiPort, psPort); err != nil {
 		return nil, err
 	}
+	budget := int64(o.cacheSize)
+	if budget == 0 {
+		free, err := prereq.Default(nil).FreeBytes(o.dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("free space of %s: %w", o.dataDir, err)
+		}
+		budget = upCacheBudget(free)
+	}
 	res, err := configserver.Install(ctx, configserver.InstallOptions{KeyText: key.Key, DataDir: csDir,
-		CacheDir: filepath.Join(o.dataDir, upCacheDir), Port: psPort, APIPort: apiPort,
+		CacheDir: filepath.Join(o.dataDir, upCacheDir), CacheBytes: budget, Port: psPort, APIPort: apiPort,
 		HealthListen: net.JoinHostPort(hh, strconv.Itoa(n)), Clock: a.clock, Logger: a.logger})
 	if res != nil && len(res.Report) > 0 {
 		fmt.Fprintln(a.stdout, "Configuration server prerequisites:")

@@ -104,7 +104,7 @@ func writeDataDir(o InstallOptions, reg *Registration, auth *enroll.Authority, c
 		return err
 	}
 	if err := WritePSConfig(psDir, PSSettings{Name: reg.ProcessServer.Name, Listen: reg.ProcessServer.ListenAddress,
-		HealthListen: o.HealthListen, CacheDir: o.CacheDir}); err != nil {
+		HealthListen: o.HealthListen, CacheDir: o.CacheDir, CacheBytes: o.CacheBytes}); err != nil {
 		return err
 	}
 	reg.ProcessServer.ConfigPath = filepath.Join(final, PSConfigFile)

@@ -33,6 +33,7 @@ type InstallOptions struct {
 	KeyText         string // the registration key file's text
 	DataDir         string
 	CacheDir        string // the default process server's cache
+	CacheBytes      int64  // its budget; 0: the cache owns its file system (a dedicated cache drive)
 	Port            int    // the default process server's port (9443)
 	APIPort         int    // the configuration server's port (443)
 	ListenAddress   string // Network Selection: an address, or

@@ -33,7 +33,8 @@ type psConfigFile struct {
 		Key  string `yaml:"key"`
 	} `yaml:"tls"`
 	Cache struct {
-		Dir string `yaml:"dir"`
+		Dir      string `yaml:"dir"`
+		MaxBytes int64  `yaml:"max_bytes,omitempty"`
 	} `yaml:"cache"`
 	Store struct {
 		Repo         string `yaml:"repo,omitempty"`
@@ -47,6 +48,7 @@ type PSSettings struct {
 	Listen       string // host:port of the data path
 	HealthListen string // host:port of /health and /metrics; empty: none
 	CacheDir     string
+	CacheBytes   int64 // the cache's budget; 0: it owns its file system (a dedicated cache drive)
 }
 
 // WritePSConfig writes process-server.yaml into an identity directory: the certificate files of the
@@ -55,7 +57,7 @@ func WritePSConfig(dir string, s PSSettings) error {
 	var c psConfigFile
 	c.Name, c.Listen, c.HealthListen = s.Name, s.Listen, s.HealthListen
 	c.TLS.CA, c.TLS.Cert, c.TLS.Key = IdentityRoot, IdentityCert, IdentityKey
-	c.Cache.Dir = s.CacheDir
+	c.Cache.Dir, c.Cache.MaxBytes = s.CacheDir, s.CacheBytes
 	return writePSConfig(filepath.Join(dir, PSConfigFile), &c)
 }
 
