@@ -25,9 +25,9 @@ type upOptions struct {
 	dataDir      string
 	listen       string // vault service and portal
 	vaultName    string
-	apiPort      int    // configuration server (first start only)
-	psPort       int    // default process server (first start only)
-	healthListen string // default process server's /health (first start only)
+	apiPort      int      // configuration server (first start only)
+	psPort       int      // default process server (first start only)
+	healthListen string   // default process server's /health (first start only)
 	cacheSize    sizeFlag // default process server's cache budget (first start only)
 }
 
