@@ -45,8 +45,9 @@ func (c *client) untilDurable(seq uint64, committed map[uint64]string) {
 func TestCacheLimitHoldsAgentsBack(t *testing.T) {
 	// 8 MiB of cache: reading stops above 6 MiB used. Storage takes 4 MiB/s, agents send faster.
 	e := newEnv(t, 4<<20, func(c *Config) { c.Cache.MaxBytes = 8 << 20 })
-	holdAndResume(t, e, 2<<20, 6)
+	c := holdAndResume(t, e, 2<<20, 6)
 	healthAfter(t, e, 6)
+	c.conn.Close() // the agent stays connected until here (an unreachable conn is closed by GC)
 }
 
 // The cache on a small file system of its own (ext4 on a loop device): the free space of the file
@@ -84,8 +85,8 @@ func loopExt4(t *testing.T, size int64) string {
 
 // holdAndResume sends points of diskSize fresh bytes one after the other, faster than storage
 // takes them: the server must hold the agent back (Status cache-full), then let it go on (Status
-// ok), and commit every point exactly.
-func holdAndResume(t *testing.T, e *env, diskSize int, points uint64) {
+// ok), and commit every point exactly. It returns the agent's connection, still open.
+func holdAndResume(t *testing.T, e *env, diskSize int, points uint64) *client {
 	e.start()
 	sda := newDisk("sda", diskSize, 5)
 	c, err := e.dial(e.identity(pki.RoleAgent, "web01"))
@@ -121,6 +122,7 @@ func holdAndResume(t *testing.T, e *env, diskSize int, points uint64) {
 	if !bytes.Equal(exportDisk(t, e.repo, committed[points], "sda"), sda.data) {
 		t.Fatal("last point differs")
 	}
+	return c
 }
 
 func healthAfter(t *testing.T, e *env, points uint64) {

@@ -58,6 +58,11 @@ func (s *Server) uploadPoint(ctx context.Context, m *machine, q *qpoint) (*store
 		return nil, err
 	}
 	defer w.Abort() // after Commit it does nothing
+	ap := newApplier(0, func(n int64) {
+		m.bytesUp.Add(n)
+		s.met.uploaded.Add(float64(n))
+	})
+	defer ap.wait() // before Abort: no write runs into an aborted writer
 	for !pc.ended {
 		f, err := r.next()
 		if err == io.EOF {
@@ -74,19 +79,20 @@ func (s *Server) uploadPoint(ctx context.Context, m *machine, q *qpoint) (*store
 			dw := w.Disk(pc.bl.Disk)
 			off := int64(pc.bl.First) * wire.BlockSize
 			data := pc.bl.Data[:min(int64(len(pc.bl.Data)), dw.Size()-off)]
-			if _, err := dw.WriteAt(data, off); err != nil {
-				return nil, fmt.Errorf("disk %s: %w", pc.bl.Disk, err)
+			if err := ap.write(pc.bl.Disk, dw, off, data); err != nil {
+				return nil, err
 			}
-			m.bytesUp.Add(int64(len(data)))
-			s.met.uploaded.Add(float64(len(data)))
 		case wire.TypeZero:
 			dw := w.Disk(pc.z.Disk)
 			off := int64(pc.z.First) * wire.BlockSize
 			n := min(int64(pc.z.Count)*wire.BlockSize, dw.Size()-off)
-			if err := dw.ZeroRange(off, n); err != nil {
-				return nil, fmt.Errorf("disk %s: %w", pc.z.Disk, err)
+			if err := ap.zero(pc.z.Disk, dw, off, n); err != nil {
+				return nil, err
 			}
 		}
+	}
+	if err := ap.wait(); err != nil {
+		return nil, err
 	}
 	// Commit only once the point is durable in the cache.
 	select {

@@ -37,6 +37,9 @@ type pendingBlob struct {
 	entry packEntry
 }
 
+// sealBufs holds buffers for a blob's stored form between sealing and its copy into a pack.
+var sealBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxBlobBytes+256); return &b }}
+
 // checkpointPacks is how many uploaded packs make the packer write an index object before commit,
 // so that an interrupted writer's data stays known and a retry need not upload it again.
 const checkpointPacks = 32
@@ -63,7 +66,11 @@ func (p *packer) add(id ID, typ BlobType, plain []byte) (bool, error) {
 	}
 	// Tree nodes are mostly hashes and do not compress; data that looks random is not tried.
 	compress := typ == DataBlob && compressible(plain)
-	stored := p.r.codec.seal(nil, id, plain, compress)
+	// Sealed into a reused buffer and copied into the pack: a fresh slice per blob made the
+	// garbage collector a large share of a writer's CPU.
+	sb := sealBufs.Get().(*[]byte)
+	stored := p.r.codec.seal((*sb)[:0], id, plain, compress)
+	defer func() { *sb = stored[:0]; sealBufs.Put(sb) }()
 	p.mu.Lock()
 	if p.err != nil {
 		err := p.err
