@@ -1,3 +1,5 @@
+//go:build linux
+
 package mobility
 
 import (
@@ -37,8 +39,12 @@ func BenchmarkRPO(b *testing.B) {
 	if v := os.Getenv("OSR_BENCH_RATE_MB"); v != "" {
 		rate, _ = strconv.Atoi(v)
 	}
+	trackers := []string{"ebpf", "scan"}
+	if v := os.Getenv("OSR_BENCH_TRACKERS"); v != "" {
+		trackers = strings.Fields(v)
+	}
 	for b.Loop() {
-		for _, tr := range []string{"ebpf", "scan"} {
+		for _, tr := range trackers {
 			r := rpoRun(b, tr, int64(rate)*1e6, dur)
 			fmt.Printf("rpo %-4s %d MB/s for %v: p50 %.1fs p99 %.1fs max %.1fs; %d points; agent CPU %.1f%% of a core, peak RSS %d MiB\n",
 				tr, rate, dur, r.p50, r.p99, r.max, r.points, r.cpu*100, r.rss>>20)

@@ -73,7 +73,7 @@ func startPSAt(t testing.TB, dir, addr string) *realPS {
 		}
 	}
 	ps.repo = repo
-	srv, err := processserver.New(processserver.Config{Listen: "127.0.0.1:0", Cache: processserver.CacheConfig{Dir: filepath.Join(dir, "cache")}},
+	srv, err := processserver.New(processserver.Config{Listen: "127.0.0.1:0", Cache: processserver.CacheConfig{Dir: filepath.Join(dir, "cache"), MaxBytes: 8 << 30}},
 		processserver.Deps{Repo: repo, Identity: id})
 	if err != nil {
 		t.Fatal(err)
