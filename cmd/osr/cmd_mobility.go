@@ -137,7 +137,8 @@ func (a *app) mobilityCommands() []*cobra.Command {
 			return mobility.RequestCapture(cmd.Context(), cfg.StateDir)
 		},
 	}
-	cmd.AddCommand(serve, status, verify, capture, a.mobilityInstallCommand())
+	a.asWindowsService(serve) // the service manager starts serve on Windows (mobility_windows.go)
+	cmd.AddCommand(serve, status, verify, capture, a.mobilityInstallCommand(), a.mobilityServiceCommand())
 	cmd.AddCommand(a.mobilityDeployCommands()...) // push, uninstall, repo, fetch, deploy (discovery_push.go)
 	return []*cobra.Command{cmd}
 }

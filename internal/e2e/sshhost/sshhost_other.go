@@ -1,0 +1,15 @@
+//go:build !linux
+
+package sshhost
+
+import "testing"
+
+// destroy has nothing to remove: no host can be created without Linux network namespaces.
+func (h *Host) destroy(veth string) {}
+
+// allocate fails the test: SSH hosts live in Linux network namespaces.
+func allocate(t testing.TB) (int, func()) {
+	t.Helper()
+	t.Fatal("sshhost: SSH hosts need Linux network namespaces (ip netns) and root")
+	return 0, nil
+}
