@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // pendingLimit bounds the bytes of partial-leaf writes a disk writer buffers before it flushes.
@@ -190,26 +194,45 @@ func (dw *DiskWriter) flushPending(li int64, ls *leafState) error {
 	return dw.flushLeaf(li, ls, blocks)
 }
 
-// flushAll writes every buffered block.
+// flushAll writes every buffered block, leaves in disk order spread over one goroutine per CPU:
+// a delta of scattered blocks is mostly partial leaves, which are all flushed here at commit.
 func (dw *DiskWriter) flushAll(ctx context.Context) error {
 	dw.mu.Lock()
-	todo := make(map[int64]*leafState, len(dw.leaves))
+	todo := make([]int64, 0, len(dw.leaves))
+	states := make(map[int64]*leafState, len(dw.leaves))
 	for li, ls := range dw.leaves {
-		todo[li] = ls
+		todo = append(todo, li)
+		states[li] = ls
 	}
 	dw.mu.Unlock()
-	for li, ls := range todo {
-		ls.mu.Lock()
-		err := dw.flushPending(li, ls)
-		ls.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	slices.Sort(todo)
+	var next atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for range min(runtime.GOMAXPROCS(0), max(1, len(todo))) {
+		g.Go(func() error {
+			for {
+				k := next.Add(1) - 1
+				if k >= int64(len(todo)) {
+					return nil
+				}
+				li := todo[k]
+				ls := states[li]
+				ls.mu.Lock()
+				err := dw.flushPending(li, ls)
+				ls.mu.Unlock()
+				if err != nil {
+					return err
+				}
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+			}
+		})
 	}
-	return nil
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // currentLeaf returns the leaf as this writer sees it now (nil: all zeros). Caller holds ls.mu.
