@@ -61,7 +61,7 @@ if [[ " $STEPS " == *" fio "* ]]; then
 		grep -q attached "$work/helper.log" || { cat "$work/helper.log"; exit 1; }
 		with+=("$(fio_iops)")
 		kill "$helper"; wait "$helper" || true; helper=""
-		echo "round $r: without ${without[-1]} IOPS, with the tracker ${with[-1]} IOPS"
+		echo "round $r: without ${without[-1]} IOPS, with the tracker ${with[-1]} IOPS; $(grep '^program' "$work/helper.log" | tr '\n' ' ')"
 	done
 	mw=$(printf '%s\n' "${without[@]}" | median)
 	mt=$(printf '%s\n' "${with[@]}" | median)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/opensiterecovery/osr/internal/directio"
@@ -109,8 +110,24 @@ func TestHelperAttach(t *testing.T) {
 	}
 	size, _ := f.Seek(0, 2)
 	f.Close()
+	// Run-time statistics of the programs while attached (the kernel counts them only on request).
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stats.Close()
 	tr := started(t, tracker.Disk{Name: "d", Path: dev, Size: size})
 	fmt.Println("attached")
+	defer func() {
+		for _, p := range []struct {
+			name string
+			prog *ebpf.Program
+		}{{"block_bio_queue", tr.objs.OnBioQueue}, {"block_rq_complete", tr.objs.OnRqComplete}} {
+			if st, err := p.prog.Stats(); err == nil && st.RunCount > 0 {
+				fmt.Printf("program %s: %d runs, %.0f ns per run\n", p.name, st.RunCount, float64(st.Runtime.Nanoseconds())/float64(st.RunCount))
+			}
+		}
+	}()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, unix.SIGTERM, unix.SIGINT)
 	tick := time.NewTicker(5 * time.Second)
