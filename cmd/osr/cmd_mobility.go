@@ -45,7 +45,7 @@ func (a *app) mobilityCommands() []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			ag, err := mobility.New(cfg, mobility.Options{Clock: a.clock, Logger: mobilityLogger(a.stderr, cfg.LogLevel)})
+			ag, err := mobility.New(cfg, mobility.Options{Clock: a.clock, Logger: mobilityLogger(a.stderr, cfg.LogLevel), FreezeGuardian: freezeGuardian()})
 			if err != nil {
 				return err
 			}
@@ -98,7 +98,7 @@ func (a *app) mobilityCommands() []*cobra.Command {
 			res, err := mobility.RequestVerify(cmd.Context(), cfg.StateDir)
 			running := !errors.Is(err, mobility.ErrNotRunning)
 			if !running {
-				ag, nerr := mobility.New(cfg, mobility.Options{Clock: a.clock, Logger: mobilityLogger(a.stderr, cfg.LogLevel), NoSocket: true})
+				ag, nerr := mobility.New(cfg, mobility.Options{Clock: a.clock, Logger: mobilityLogger(a.stderr, cfg.LogLevel), NoSocket: true, FreezeGuardian: freezeGuardian()})
 				if nerr != nil {
 					return nerr
 				}
@@ -140,6 +140,7 @@ func (a *app) mobilityCommands() []*cobra.Command {
 	a.asWindowsService(serve) // the service manager starts serve on Windows (mobility_windows.go)
 	cmd.AddCommand(serve, status, verify, capture, a.mobilityInstallCommand(), a.mobilityServiceCommand())
 	cmd.AddCommand(a.mobilityDeployCommands()...) // push, uninstall, repo, fetch, deploy (discovery_push.go)
+	cmd.AddCommand(a.freezeGuardCommand())
 	return []*cobra.Command{cmd}
 }
 

@@ -147,7 +147,7 @@ func (m *managedAgent) onConfig(ctx context.Context, raw json.RawMessage) {
 	m.sup.Stop() // the old data path is gone before the state says otherwise
 	m.setState(true, want)
 	m.sup.Replace(ctx, "mobility service", func(ctx context.Context) error {
-		ag, err := mobility.New(&cfg, mobility.Options{Clock: m.app.clock, Logger: m.log})
+		ag, err := mobility.New(&cfg, mobility.Options{Clock: m.app.clock, Logger: m.log, FreezeGuardian: freezeGuardian()})
 		m.mu.Lock()
 		m.startErr = ""
 		if err != nil {

@@ -51,7 +51,7 @@ func BenchmarkProcessServer50Agents(b *testing.B) {
 		os.WriteFile(filepath.Join(dir, "pw"), []byte("correct horse\n"), 0o600)
 		addr := "127.0.0.1:" + port(&testing.T{})
 		config := filepath.Join(dir, "ps.yaml")
-		os.WriteFile(config, []byte(fmt.Sprintf("listen: %q\ntls: {ca: pki/ca.crt, cert: pki/ps1.crt, key: pki/ps1.key}\ncache: {dir: cache}\nstore: {repo: %q, password_file: pw}\n", addr, repo)), 0o600)
+		os.WriteFile(config, []byte(fmt.Sprintf("listen: %q\ntls: {ca: pki/ca.crt, cert: pki/ps1.crt, key: pki/ps1.key}\ncache: {dir: cache, max_bytes: 4294967296}\nstore: {repo: %q, password_file: pw}\n", addr, repo)), 0o600)
 		t := &testing.T{}
 		ps := startPS(t, c.env, config)
 		data := make([][]byte, agents)

@@ -144,7 +144,7 @@ func TestProcessServerKilled(t *testing.T) {
 	writeConfig := func(limit int) {
 		os.WriteFile(config, []byte(fmt.Sprintf(`listen: %q
 tls: {ca: pki/ca.crt, cert: pki/ps1.crt, key: pki/ps1.key}
-cache: {dir: cache}
+cache: {dir: cache, max_bytes: 4294967296}
 store: {repo: %q, password_file: pw, upload_limit: %d}
 `, addr, repo, limit)), 0o600)
 	}

@@ -62,6 +62,7 @@ tls:
   key: %s
 cache:
   dir: %s
+  max_bytes: 4294967296 # a budget: the test machine's shared disk may be under 25%% free
 store:
   repo: %s
   password_file: %s

@@ -8,12 +8,16 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/directio"
+	"github.com/opensiterecovery/osr/internal/freeze"
 	"github.com/opensiterecovery/osr/internal/mobility/state"
 	"github.com/opensiterecovery/osr/internal/mobility/tracker"
 	"github.com/opensiterecovery/osr/internal/wire"
@@ -36,7 +40,14 @@ type Options struct {
 	BackoffMin, BackoffMax time.Duration
 	// NoSocket: do not serve status on the unix socket in the state directory.
 	NoSocket bool
+	// FreezeGuardian starts the guardian that thaws the filesystems if this process dies inside a
+	// freeze (`osr mobility freeze-guard`, which runs freeze.RunGuardian); nil: the freeze journal
+	// alone protects, when the agent starts again.
+	FreezeGuardian func() *exec.Cmd
 }
+
+// freezeJournal, in the state directory, names the filesystems of a freeze in progress.
+const freezeJournal = "freeze.journal"
 
 // Agent is the mobility service of one machine.
 type Agent struct {
@@ -45,6 +56,7 @@ type Agent struct {
 	clock   clock.Clock
 	log     *slog.Logger
 	tracker tracker.Tracker
+	guard   *freeze.Guard // journal and guardian of the freezes (thaw even if this process dies)
 	disks   []*sourceDisk
 	rep     *replica
 	mon     *monitor
@@ -96,6 +108,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		carry: map[string]*tracker.Bitmap{}, cursor: map[string]int64{},
 		verifyReq: make(chan chan verifyReply), triggerCh: make(chan struct{}, 1), readBuf: directio.AlignedBuffer(2 << 20)}
 	a.mon = &monitor{log: a.log, now: a.clock.Now, notify: opts.Observe}
+	a.guard = freeze.NewGuard(filepath.Join(cfg.StateDir, freezeJournal), opts.FreezeGuardian, a.log)
 	a.lim = NewLimiter(&cfg.Bandwidth, a.clock)
 	if opts.Dial == nil {
 		d, err := tlsDialer(cfg)
@@ -248,6 +261,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	for i, d := range a.disks {
 		disks[i] = tracker.Disk{Name: d.name, Path: d.path, Size: d.Size()}
 	}
+	// A run that died inside a freeze (kill -9) left its filesystems frozen, and every writer on
+	// them hangs: thaw what the journal names before anything else.
+	thawed, err := freeze.Recover(filepath.Join(a.cfg.StateDir, freezeJournal), a.log)
+	if len(thawed) > 0 {
+		a.mon.event("thawed-after-crash", "alert", "filesystems left frozen by an earlier run were thawed", "mounts", strings.Join(thawed, ","))
+	}
+	if err != nil {
+		return fmt.Errorf("thaw what an earlier run left frozen: %w", err)
+	}
+	defer a.guard.Close()
 	if err := a.tracker.Start(ctx, disks, a.resyncReason != ""); err != nil {
 		return fmt.Errorf("start tracker %s: %w", a.tracker.Name(), err)
 	}

@@ -205,10 +205,17 @@ func (a *Agent) frozenCapture(ctx context.Context, sd *sender, cands map[string]
 		return err
 	}
 	defer sp.close()
+	// The journal is written (and the guardian told) before the freeze: whatever happens to this
+	// process from here on, the filesystems get thawed.
+	if err := a.guard.Before(mounts); err != nil {
+		a.mon.event("freeze-failed", "alert", "could not record the freeze: point dropped", "err", err.Error())
+		return err
+	}
 	a.persistMu.Lock() // no state file is written while frozen (it may be on a frozen filesystem)
 	fz, err := freeze.Freeze(mounts, a.cfg.FreezeTimeout, a.clock, a.log)
 	if err != nil {
 		a.persistMu.Unlock()
+		a.guard.After()
 		a.mon.event("freeze-failed", "alert", "could not freeze the filesystems: point dropped", "err", err.Error())
 		return err
 	}
@@ -252,6 +259,11 @@ func (a *Agent) frozenCapture(ctx context.Context, sd *sender, cands map[string]
 	cancel()
 	dur, terr := fz.Thaw()
 	a.persistMu.Unlock()
+	if terr == nil {
+		if err := a.guard.After(); err != nil {
+			a.log.Warn("freeze journal", "err", err)
+		}
+	}
 	if a.saveDeferred.Swap(false) {
 		a.persist()
 	}
