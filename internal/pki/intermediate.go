@@ -8,7 +8,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net/url"
@@ -28,21 +27,9 @@ type IntermediateRequest struct {
 // certificates only) from the root CA cert/key. It returns the certificate in PEM. Errors about the
 // CSR are prefixed with "csr_pem: ".
 func SignIntermediateCA(root *x509.Certificate, rootKey crypto.Signer, req IntermediateRequest) ([]byte, error) {
-	blk, _ := pem.Decode(req.CSRPEM)
-	if blk == nil || blk.Type != "CERTIFICATE REQUEST" {
-		return nil, errors.New("csr_pem: not a PEM CERTIFICATE REQUEST")
-	}
-	csr, err := x509.ParseCertificateRequest(blk.Bytes)
+	csr, err := ParseCSR(req.CSRPEM)
 	if err != nil {
-		return nil, fmt.Errorf("csr_pem: %w", err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("csr_pem: signature does not verify: %w", err)
-	}
-	switch csr.PublicKeyAlgorithm {
-	case x509.ECDSA, x509.Ed25519:
-	default:
-		return nil, fmt.Errorf("csr_pem: key algorithm %s is not accepted (ECDSA P-256 or Ed25519)", csr.PublicKeyAlgorithm)
+		return nil, err
 	}
 	if req.Validity <= 0 {
 		req.Validity = 5 * 365 * 24 * time.Hour

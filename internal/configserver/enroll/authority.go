@@ -121,26 +121,8 @@ func (a *Authority) Issue(pub crypto.PublicKey, l Leaf) (*x509.Certificate, erro
 	return x509.ParseCertificate(der)
 }
 
-// ParseCSR decodes and verifies a PEM CSR (ECDSA or Ed25519 keys).
-func ParseCSR(p []byte) (*x509.CertificateRequest, error) {
-	blk, _ := pem.Decode(p)
-	if blk == nil || blk.Type != "CERTIFICATE REQUEST" {
-		return nil, errors.New("csr_pem: not a PEM CERTIFICATE REQUEST")
-	}
-	csr, err := x509.ParseCertificateRequest(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("csr_pem: %w", err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("csr_pem: signature does not verify: %w", err)
-	}
-	switch csr.PublicKeyAlgorithm {
-	case x509.ECDSA, x509.Ed25519:
-	default:
-		return nil, fmt.Errorf("csr_pem: key algorithm %s is not accepted (ECDSA P-256 or Ed25519)", csr.PublicKeyAlgorithm)
-	}
-	return csr, nil
-}
+// ParseCSR decodes and verifies a PEM CSR (ECDSA or Ed25519 keys); see pki.ParseCSR.
+func ParseCSR(p []byte) (*x509.CertificateRequest, error) { return pki.ParseCSR(p) }
 
 // PEM encodes certificates in PEM, in order.
 func PEM(certs ...*x509.Certificate) []byte {
