@@ -16,7 +16,6 @@ import (
 
 	"github.com/opensiterecovery/osr/internal/apiclient"
 	"github.com/opensiterecovery/osr/internal/configserver"
-	"github.com/opensiterecovery/osr/internal/portal"
 	"github.com/opensiterecovery/osr/internal/vault"
 )
 
@@ -105,22 +104,12 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 		url = "https://" + net.JoinHostPort(h, port)
 	}
 
-	// The portal calls the service's handler, which mounts the portal: the handler is set once
-	// the service exists.
-	var api http.Handler
-	p, err := portal.New(portal.Config{}, portal.Deps{API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r) }),
-		Clock: a.clock, Logger: log})
-	if err != nil {
-		return err
-	}
-	svc, err := vault.New(vault.Config{DB: filepath.Join(o.dataDir, "vault.db"), MasterKeyFile: filepath.Join(o.dataDir, "master.key"),
-		URLs: []string{url}, Hosts: hosts, Portal: p.Handler(), StoreOptions: a.storeOptions()},
-		vault.Deps{Clock: a.clock, Logger: log, Getenv: a.getenv})
+	svc, err := a.newVaultService(vault.Config{DB: filepath.Join(o.dataDir, "vault.db"), MasterKeyFile: filepath.Join(o.dataDir, "master.key"),
+		URLs: []string{url}, Hosts: hosts, StoreOptions: a.storeOptions()}, log)
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
-	api = svc.Handler()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -4,14 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/opensiterecovery/osr/internal/apiclient"
-	"github.com/opensiterecovery/osr/internal/portal"
 	"github.com/opensiterecovery/osr/internal/vault"
 )
 
@@ -56,20 +54,10 @@ with DATA-DIR/vault.url and DATA-DIR/vault-ca.crt for local clients.`,
 					hosts = append(hosts, h)
 				}
 			}
-			// The portal calls the API in-process with the signed-in user's token; the API handler
-			// exists only once the service does, hence the indirection.
-			var api http.Handler
-			p, err := portal.New(portal.Config{}, portal.Deps{API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r) }),
-				Clock: a.clock, Logger: a.logger})
+			svc, err := a.newVaultService(vault.Config{DB: dbURL, MasterKeyFile: masterKey, URLs: urls, Hosts: hosts, StoreOptions: a.storeOptions()}, a.logger)
 			if err != nil {
 				return err
 			}
-			svc, err := vault.New(vault.Config{DB: dbURL, MasterKeyFile: masterKey, URLs: urls, Hosts: hosts, StoreOptions: a.storeOptions(), Portal: p.Handler()},
-				vault.Deps{Clock: a.clock, Logger: a.logger, Getenv: a.getenv})
-			if err != nil {
-				return err
-			}
-			api = svc.Handler()
 			defer svc.Close()
 			token, err := svc.Bootstrap(cmd.Context())
 			if err != nil {
