@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole osr test suite on a fresh machine: installs what the tests need, starts the real
-# servers (Azurite, versitygw) on loopback, runs vet, the tests (with the race detector), the
-# kill -9 crash trials and a short fuzz of every decoder, then stops the servers.
+# servers (Azurite, versitygw) on loopback, runs vet, the cross-builds (Linux arm64, Windows), the
+# tests with the race detector (the suites start PostgreSQL, SSH hosts in network namespaces,
+# Chromium and loop devices themselves), the kill -9 trials and a short fuzz of every decoder,
+# then stops the servers.
 #
 # Usage: scripts/test.sh            (CI calls exactly this)
 # Env:   OSR_FUZZTIME (default 5s per fuzz target), OSR_SKIP_FUZZ=1 to skip fuzzing locally.
@@ -35,6 +37,8 @@ source "$(scripts/services.sh env)"
 
 echo "== go vet" >&2
 go vet ./...
+echo "== cross-build (linux/amd64, linux/arm64, windows/amd64)" >&2
+scripts/cross-build.sh
 echo "== go test" >&2
 go test -race -count=1 -timeout 20m ./...
 if [[ ${OSR_SKIP_FUZZ:-} != 1 ]]; then
