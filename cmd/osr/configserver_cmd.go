@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -85,7 +87,15 @@ func (a *app) configServerServeCommand() *cobra.Command {
 		Short: "Run the configuration server: its HTTPS API, the admin socket, heartbeats to the vault",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			srv, err := configserver.New(configserver.Config{DataDir: dataDir, Clock: a.clock, Logger: a.logger, VaultInterval: interval})
+			var mounts map[string]http.Handler
+			var services []func(context.Context)
+			if _, err := configserver.LoadRegistration(dataDir); err == nil { // otherwise New says what is wrong
+				if mounts, services, err = a.configServerExtras(cmd.Context(), dataDir, a.logger); err != nil {
+					return err
+				}
+			}
+			srv, err := configserver.New(configserver.Config{DataDir: dataDir, Clock: a.clock, Logger: a.logger, VaultInterval: interval,
+				Mounts: mounts, Services: services})
 			if err != nil {
 				return err
 			}

@@ -134,7 +134,13 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 	if err != nil {
 		return fail(fmt.Errorf("configuration server: listen on %s: %w", summary.registration.APIAddress, err))
 	}
-	cs, err := configserver.New(configserver.Config{DataDir: csDir, Clock: a.clock, Logger: log.With("component", "config-server"), API: apiLn})
+	csLog := log.With("component", "config-server")
+	mounts, services, err := a.configServerExtras(ctx, csDir, csLog)
+	if err != nil {
+		apiLn.Close()
+		return fail(err)
+	}
+	cs, err := configserver.New(configserver.Config{DataDir: csDir, Clock: a.clock, Logger: csLog, API: apiLn, Mounts: mounts, Services: services})
 	if err != nil {
 		apiLn.Close()
 		return fail(err)

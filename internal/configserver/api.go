@@ -25,6 +25,9 @@ func (s *Server) APIHandler() http.Handler {
 	mux.HandleFunc("GET /v1/agent/config", s.authed(s.handleAgentConfig, enroll.RoleAgent))
 	mux.HandleFunc("GET /v1/process-server/config", s.authed(s.handlePSConfig, enroll.RoleProcessServer))
 	mux.HandleFunc("POST /v1/certificate", s.authed(s.handleRenew, enroll.RoleAgent, enroll.RoleProcessServer))
+	for pattern, h := range s.cfg.Mounts {
+		mux.Handle(pattern, h)
+	}
 	return mux
 }
 

@@ -31,6 +31,12 @@ type Config struct {
 	API, Admin net.Listener
 	// VaultInterval is the period of heartbeats to the vault; default HeartbeatInterval.
 	VaultInterval time.Duration
+	// Mounts are served on the API port beside the enrollment endpoints, by pattern (net/http
+	// ServeMux syntax), with no client certificate required: each checks what it needs (the agent
+	// install repository).
+	Mounts map[string]http.Handler
+	// Services run next to the server until Run's context ends (the vCenter inventory sync).
+	Services []func(ctx context.Context)
 }
 
 // Server is a running configuration server.
@@ -147,6 +153,10 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.vaultLoop(vctx) }()
+	for _, run := range s.cfg.Services {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(vctx) }()
+	}
 	s.cfg.Logger.Info("configuration server running", "name", s.reg.Name, "api", api.Addr().String())
 	select {
 	case <-ctx.Done():
