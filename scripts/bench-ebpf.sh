@@ -32,8 +32,8 @@ work=$(mktemp -d /dev/shm/osr-bench-ebpf.XXXXXX)
 dev=""
 helper=""
 cleanup() {
-	[ -n "$helper" ] && kill "$helper" 2>/dev/null && wait "$helper" 2>/dev/null
-	[ -n "$dev" ] && losetup -d "$dev"
+	if [ -n "$helper" ]; then kill "$helper" 2>/dev/null; wait "$helper" 2>/dev/null || true; fi
+	if [ -n "$dev" ]; then losetup -d "$dev" || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
