@@ -23,6 +23,7 @@ type cluster struct {
 	psConfig string
 	ps       *proc
 	cache    string
+	tracker  string // the agents' change tracker
 }
 
 // clusterOptions shape a cluster.
@@ -30,6 +31,7 @@ type clusterOptions struct {
 	storeURL string   // default: file:// under the test's directory
 	storeEnv []string // credentials of the store
 	cacheDir string   // default: under the test's directory
+	tracker  string   // the agents' change tracker; default scan
 }
 
 const testPassword = "e2e vault password"
@@ -37,7 +39,10 @@ const testPassword = "e2e vault password"
 // newCluster makes the CA, initialises the store and starts the process server.
 func newCluster(t *testing.T, dir string, o clusterOptions) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: dir, pki: filepath.Join(dir, "pki"), cache: o.cacheDir}
+	c := &cluster{t: t, dir: dir, pki: filepath.Join(dir, "pki"), cache: o.cacheDir, tracker: o.tracker}
+	if c.tracker == "" {
+		c.tracker = "scan"
+	}
 	if o.storeURL == "" {
 		o.storeURL = "file://" + filepath.Join(dir, "vault")
 	}
@@ -115,14 +120,14 @@ tls:
   key: %s
   server_name: 127.0.0.1
 state_dir: %s
-tracker: scan
+tracker: %s
 crash_consistent_interval: 1s
 app_consistent_interval: 1h
 freeze_timeout: 5s
 initial_point_size: 16MiB
 log_level: debug  # Durable events are logged at debug; the PS kill test reads them
 disks:
-`, machine, psAddr, filepath.Join(c.pki, "ca.crt"), out+".crt", out+".key", filepath.Join(c.dir, "state-"+machine))
+`, machine, psAddr, filepath.Join(c.pki, "ca.crt"), out+".crt", out+".key", filepath.Join(c.dir, "state-"+machine), c.tracker)
 	for _, d := range disks {
 		fmt.Fprintf(&b, "  - name: %s\n    path: %s\n", d.name, d.dev)
 	}

@@ -11,12 +11,20 @@ import (
 )
 
 // TestEndToEnd: one disk with ext4 mounted and a workload writing to it; every point checked
-// is fsck-clean and holds every file fsynced before its capture time, byte-exact.
+// is fsck-clean and holds every file fsynced before its capture time, byte-exact. It runs with
+// the scan tracker and with the eBPF write tracker.
 func TestEndToEnd(t *testing.T) {
+	for _, tracker := range []string{"scan", "ebpf"} {
+		t.Run(tracker, func(t *testing.T) { endToEnd(t, tracker) })
+	}
+}
+
+// endToEnd is TestEndToEnd with one change tracker.
+func endToEnd(t *testing.T, tracker string) {
 	needRoot(t)
 	dir := t.TempDir()
 	disk := newLoopDisk(t, dir, "sda", 96<<20)
-	c := newCluster(t, dir, clusterOptions{})
+	c := newCluster(t, dir, clusterOptions{tracker: tracker})
 	c.dumpOnFailure()
 	w := startWorkload(t, dir, 1, disk)
 	a := c.newAgent("web01", c.psAddr, disk)
