@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/installrepo"
@@ -28,7 +29,8 @@ func (a *app) configServerExtras(ctx context.Context, dataDir string, log *slog.
 	self := installrepo.Platform{OS: runtime.GOOS, Arch: runtime.GOARCH}
 	if sums, err := repo.Sums(); err == nil {
 		if _, ok := sums[self.Path()]; !ok {
-			if exe, err := os.Executable(); err == nil {
+			// Only an osr binary is an agent build (a test binary running this code is not).
+			if exe, err := os.Executable(); err == nil && strings.TrimSuffix(filepath.Base(exe), ".exe") == "osr" {
 				if _, err := repo.AddFile(ctx, self, exe); err != nil {
 					log.Warn("install repository: this build could not be added", "platform", self.String(), "err", err)
 				}
