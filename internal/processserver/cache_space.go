@@ -14,8 +14,12 @@ func (c *cache) freePercent() (float64, error) {
 // file system, as on a dedicated cache drive: the share is the file system's free share. With a
 // budget, the share is what the cache may still take — the budget less what it holds, and never
 // more than the file system has left — out of the budget: a 50 GiB cache on a large disk that is
-// 70% full for other reasons is still empty, while one whose disk fills up runs out.
+// 70% full for other reasons is still empty, while one whose disk fills up runs out. A budget
+// larger than the file system is the file system.
 func freeShare(avail, total uint64, maxBytes, used int64) float64 {
+	if total > 0 && uint64(maxBytes) > total {
+		maxBytes = int64(total)
+	}
 	if maxBytes <= 0 {
 		if total == 0 {
 			return 100
