@@ -89,13 +89,15 @@ func (a *app) configServerServeCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var mounts map[string]http.Handler
 			var services []func(context.Context)
+			var onDesired func(context.Context, []string, func(string) bool)
 			if _, err := configserver.LoadRegistration(dataDir); err == nil { // otherwise New says what is wrong
 				if mounts, services, err = a.configServerExtras(cmd.Context(), dataDir, a.logger); err != nil {
 					return err
 				}
+				onDesired = a.autoPush(dataDir, a.logger)
 			}
 			srv, err := configserver.New(configserver.Config{DataDir: dataDir, Clock: a.clock, Logger: a.logger, VaultInterval: interval,
-				Mounts: mounts, Services: services})
+				Mounts: mounts, Services: services, OnDesired: onDesired})
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/installrepo"
+	"github.com/opensiterecovery/osr/internal/pushinstall"
 )
 
 // vcenterSyncInterval is how often a running configuration server refreshes its vCenter inventory
@@ -47,4 +48,31 @@ func (a *app) configServerExtras(ctx context.Context, dataDir string, log *slog.
 		}
 	}}
 	return map[string]http.Handler{installrepo.Prefix: repo.Handler(log)}, services, nil
+}
+
+// autoPush returns the configuration server's hook that pushes the mobility service, as the
+// seed's portal does, to every machine replication is enabled for that has no agent yet: physical
+// servers added with `osr machines add --account`, over SSH. Virtual machines discovered in vCenter
+// have no account of their own and are pushed with `osr mobility push --account`.
+func (a *app) autoPush(dataDir string, log *slog.Logger) func(context.Context, []string, func(string) bool) {
+	f := &pushFlags{dataDir: dataDir}
+	pusher, inv, err := a.pusher(f)
+	if err != nil {
+		log.Warn("automatic push install is off", "err", err)
+		return nil
+	}
+	var auto *pushinstall.Auto
+	var hasAgent func(string) bool
+	auto, err = pushinstall.NewAuto(pushinstall.AutoConfig{Push: pusher.Push, Resolve: pushinstall.Resolver{Inventory: inv}.Resolve,
+		HasAgent: func(m string) bool { return hasAgent != nil && hasAgent(m) }, Clock: a.clock, Logger: log})
+	if err != nil {
+		log.Warn("automatic push install is off", "err", err)
+		return nil
+	}
+	return func(ctx context.Context, machines []string, has func(string) bool) {
+		hasAgent = has
+		if started := auto.Wanted(ctx, machines); len(started) > 0 {
+			log.Info("automatic push install started", "machines", started)
+		}
+	}
 }

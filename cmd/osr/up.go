@@ -140,7 +140,8 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 		apiLn.Close()
 		return fail(err)
 	}
-	cs, err := configserver.New(configserver.Config{DataDir: csDir, Clock: a.clock, Logger: csLog, API: apiLn, Mounts: mounts, Services: services})
+	cs, err := configserver.New(configserver.Config{DataDir: csDir, Clock: a.clock, Logger: csLog, API: apiLn, Mounts: mounts, Services: services,
+		OnDesired: a.autoPush(csDir, csLog)})
 	if err != nil {
 		apiLn.Close()
 		return fail(err)

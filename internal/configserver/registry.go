@@ -203,6 +203,13 @@ func (r *Registry) SetDesired(d *vaultlink.DesiredState) error {
 	})
 }
 
+// HasAgent reports whether an agent of machine has enrolled with this configuration server.
+func (r *Registry) HasAgent(machine string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.ContainsFunc(r.st.Agents, func(a AgentRecord) bool { return a.Machine == machine })
+}
+
 // DesiredVersion returns the version of the stored desired state (0: none).
 func (r *Registry) DesiredVersion() int64 {
 	r.mu.Lock()

@@ -37,6 +37,10 @@ type Config struct {
 	Mounts map[string]http.Handler
 	// Services run next to the server until Run's context ends (the vCenter inventory sync).
 	Services []func(ctx context.Context)
+	// OnDesired is called with the machines the vault wants replicated each time a new desired
+	// state is stored (the automatic push of the mobility service to machines without an agent).
+	// It must not block.
+	OnDesired func(ctx context.Context, machines []string, hasAgent func(machine string) bool)
 }
 
 // Server is a running configuration server.
@@ -242,6 +246,13 @@ func (s *Server) vaultOnce(ctx context.Context, v *vaultlink.Client) error {
 		}
 		if err := s.registry.SetDesired(d); err != nil {
 			return err
+		}
+		if s.cfg.OnDesired != nil {
+			machines := make([]string, 0, len(d.Items))
+			for _, it := range d.Items {
+				machines = append(machines, it.Machine)
+			}
+			s.cfg.OnDesired(ctx, machines, s.registry.HasAgent)
 		}
 		// The default process server on this host gets the store settings here; scale-out ones
 		// fetch them with their configuration.
