@@ -2,10 +2,14 @@ package configserver_test
 
 import (
 	"context"
+	"crypto/tls"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,7 +74,18 @@ func TestAgainstRealVault(t *testing.T) {
 	// enabled in the vault reaches the agent.
 	api, _ := net.Listen("tcp", "127.0.0.1:0")
 	admin, _ := net.Listen("unix", filepath.Join(t.TempDir(), "a.sock"))
-	srv, err := New(Config{DataDir: dir, Clock: cclock, API: api, Admin: admin, VaultInterval: time.Hour})
+	var mu sync.Mutex // the server's own heartbeat loop may call the hook too
+	var desired []string
+	var hasWeb01, hasOther bool
+	servicesRan := make(chan struct{})
+	srv, err := New(Config{DataDir: dir, Clock: cclock, API: api, Admin: admin, VaultInterval: time.Hour,
+		Mounts: map[string]http.Handler{"GET /probe": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "mounted") })},
+		Services: []func(context.Context){func(ctx context.Context) { close(servicesRan); <-ctx.Done() }},
+		OnDesired: func(_ context.Context, machines []string, has func(string) bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			desired, hasWeb01, hasOther = machines, has("web01"), has("db99")
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +120,28 @@ func TestAgainstRealVault(t *testing.T) {
 	}
 	if !ac.Replicate || ac.Policy == nil || ac.Policy.Name != "gold" || ac.Policy.RPOThresholdSeconds != 900 || ac.ProcessServerName != "cs1" {
 		t.Fatalf("agent config %+v", ac)
+	}
+	// The desired state reached the hook (the automatic push), which can tell enrolled agents.
+	mu.Lock()
+	defer mu.Unlock()
+	if len(desired) != 1 || desired[0] != "web01" || !hasWeb01 || hasOther {
+		t.Fatalf("OnDesired got %v, has(web01) %v, has(db99) %v", desired, hasWeb01, hasOther)
+	}
+	// Extra handlers are served on the API port without a client certificate, and services run.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // a probe of the mux only
+	resp, err := hc.Get("https://" + api.Addr().String() + "/probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "mounted" {
+		t.Fatalf("mounted handler: %d %q", resp.StatusCode, body)
+	}
+	select {
+	case <-servicesRan:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the configured service did not run")
 	}
 	// The default process server got the store settings from the desired state.
 	pc, err := processserver.LoadConfig(filepath.Join(dir, ProcessServerDir, PSConfigFile))
