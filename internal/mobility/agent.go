@@ -274,7 +274,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.tracker.Start(ctx, disks, a.resyncReason != ""); err != nil {
 		return fmt.Errorf("start tracker %s: %w", a.tracker.Name(), err)
 	}
-	defer a.tracker.Close()
+	suspended := false
+	defer func() {
+		if !suspended {
+			a.tracker.Close()
+		}
+	}()
+	a.resumeTracking()
 	if !a.opts.NoSocket {
 		stop, err := a.serveSocket(ctx)
 		if err != nil {
@@ -307,6 +313,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, a.opts.BackoffMax)
 	}
+	suspended = a.suspendTracking()
 	a.stMu.Lock()
 	a.st.Running = false
 	err = state.SaveAgent(a.cfg.StateDir, a.st)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/opensiterecovery/osr/internal/directio"
 	"github.com/opensiterecovery/osr/internal/mobility/state"
+	"github.com/opensiterecovery/osr/internal/mobility/tracker/ebpf"
 )
 
 // readDevice reads a whole device past its page cache.
@@ -61,6 +62,7 @@ func TestEBPFAgentExt4(t *testing.T) {
 	cfg.Tracker = "ebpf"
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.CrashConsistentInterval = time.Second
+	t.Cleanup(func() { ebpf.RemovePins(cfg.Machine) }) // after the agent's clean stop pinned them
 	r := startAgent(t, cfg, Options{})
 	if st := r.a.Status(); st.Tracker != "ebpf" {
 		t.Fatalf("tracker %q, want ebpf", st.Tracker)
@@ -219,6 +221,7 @@ func TestEBPFAgentKill9(t *testing.T) {
 	}
 	cfg := ps.config(t, Disk{Name: "sda", Path: dev})
 	cfg.Tracker, cfg.CrashConsistentInterval = "ebpf", time.Second
+	t.Cleanup(func() { ebpf.RemovePins(cfg.Machine) }) // after the agent's clean stop pinned them
 	r := startAgent(t, cfg, Options{})
 	for deadline := time.Now().Add(120 * time.Second); r.has("resync-complete") == nil; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -229,6 +232,9 @@ func TestEBPFAgentKill9(t *testing.T) {
 			r.mu.Unlock()
 			t.Fatalf("no resync point within 120s; status %+v", r.a.Status())
 		}
+	}
+	if ev := r.has("tracking-not-resumed"); ev == nil || ev.Attrs["reason"] != "the previous run stopped uncleanly" {
+		t.Fatalf("after kill -9: tracking-not-resumed event %+v, want the unclean stop as its reason", ev)
 	}
 	ev := r.has("resync-complete")
 	differ, _ := strconv.Atoi(ev.Attrs["differing_blocks"])

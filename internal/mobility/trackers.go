@@ -33,17 +33,28 @@ func chooseTracker(cfg *Config, log *slog.Logger) (t tracker.Tracker, fallback s
 		if err := usable(); err != nil {
 			return nil, "", fmt.Errorf("tracker ebpf: %w", err)
 		}
-		t, err := ebpf.NewTracker(ebpf.Options{Logger: log})
+		t, err := ebpf.NewTracker(ebpf.Options{Logger: log, PinDir: ebpf.PinDir(cfg.Machine)})
 		return t, "", err
 	case "auto", "":
 		if err := usable(); err != nil {
 			return tracker.NewScan(), err.Error(), nil
 		}
-		t, err := ebpf.NewTracker(ebpf.Options{Logger: log})
+		t, err := ebpf.NewTracker(ebpf.Options{Logger: log, PinDir: ebpf.PinDir(cfg.Machine)})
 		if err != nil {
 			return tracker.NewScan(), err.Error(), nil
 		}
 		return t, "", nil
 	}
 	return nil, "", fmt.Errorf("unknown tracker %q (want scan, ebpf or auto)", cfg.Tracker)
+}
+
+// resumer is a tracker that can keep tracking while the service is stopped (the ebpf tracker's
+// pins): Suspend at a clean stop instead of Close, and Resumed after Start says whether the first
+// Changes covers the writes made meanwhile.
+type resumer interface {
+	// Suspend ends this process's tracking, keeps recording writes for the next Start, and puts
+	// back extra: per disk, blocks consumed but not committed. On error it closes as Close does.
+	Suspend(extra map[string]*tracker.Bitmap) error
+	// Resumed reports whether Start took over a clean stop's tracking with nothing lost; if not, why.
+	Resumed() (bool, string)
 }

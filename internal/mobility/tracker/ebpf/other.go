@@ -13,6 +13,7 @@ import (
 type Options struct {
 	Logger *slog.Logger
 	Sysfs  string
+	PinDir string
 }
 
 var errOS = errors.New("the ebpf tracker needs Linux")
@@ -25,3 +26,9 @@ func Probe() error { return errOS }
 
 // CheckPaths fails: the ebpf tracker needs Linux.
 func CheckPaths([]string) error { return errOS }
+
+// PinDir names the pin directory of a machine's tracker (unused off Linux).
+func PinDir(machine string) string { return "/sys/fs/bpf/osr/" + machine }
+
+// RemovePins does nothing: there are no pins off Linux.
+func RemovePins(string) error { return nil }

@@ -25,6 +25,9 @@ type Options struct {
 	Logger *slog.Logger // default: discard
 	// Sysfs is where sysfs is mounted; default /sys.
 	Sysfs string
+	// PinDir, when set, is where a clean stop (Suspend) pins the program, its links and maps, and
+	// where Start looks for them (PinDir(machine)); empty: nothing outlives the process.
+	PinDir string
 }
 
 // Tracker is the eBPF write tracker. It is safe for concurrent use.
@@ -40,6 +43,10 @@ type Tracker struct {
 	disks   map[string]*disk
 	gaps    uint64
 	lost    uint64 // drops + misses as of the newest check
+	words   int64  // bitmap words of the layout
+
+	resumed   bool   // Start took over a cleanly stopped run's pins
+	resumeWhy string // why not, or what was lost meanwhile
 }
 
 // target is a whole disk the program tracks; its words live at [summaryOff, wordsOff+nwords).
@@ -59,6 +66,7 @@ type disk struct {
 	nblocks int64
 	pending *tracker.Bitmap // whole-disk blocks seen dirty, not yet reported
 	lost    uint64          // drops + misses when this disk last reported
+	gap     string          // a gap to report at the next Changes
 }
 
 // New returns a tracker; Start loads and attaches the program.
@@ -114,7 +122,7 @@ func load(n int64) (*trackObjects, error) {
 
 // Start loads the program, sizes its bitmap for the disks' whole disks and attaches it. Writes
 // from the moment Start returns are tracked.
-func (t *Tracker) Start(_ context.Context, disks []tracker.Disk, _ bool) error {
+func (t *Tracker) Start(_ context.Context, disks []tracker.Disk, unclean bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.objs != nil {
@@ -140,6 +148,20 @@ func (t *Tracker) Start(_ context.Context, disks []tracker.Disk, _ bool) error {
 		tg.users = append(tg.users, dk)
 		t.disks[d.Name] = dk
 	}
+	t.words = words
+	t.resumed, t.resumeWhy = false, ""
+	if t.opts.PinDir != "" {
+		why, err := t.resumeLocked(words, unclean)
+		if err != nil {
+			t.closeLocked()
+			removePins(t.opts.PinDir)
+			return err
+		}
+		if t.objs != nil {
+			return t.resumedLocked(why)
+		}
+		t.resumeWhy = why
+	}
 	objs, err := load(words)
 	if err != nil {
 		return err
@@ -157,15 +179,10 @@ func (t *Tracker) Start(_ context.Context, disks []tracker.Disk, _ bool) error {
 			return fmt.Errorf("ebpf tracker: add disk: %w", err)
 		}
 	}
-	size := int(objs.Bits.MaxEntries()) * 8
-	page := os.Getpagesize()
-	t.mem, err = unix.Mmap(objs.Bits.FD(), 0, (size+page-1)/page*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return fmt.Errorf("ebpf tracker: map the bitmap: %w", err)
+	if err := t.openLocked(); err != nil {
+		return err
 	}
-	if t.rd, err = ringbuf.NewReader(objs.Ranges); err != nil {
-		return fmt.Errorf("ebpf tracker: ring buffer: %w", err)
-	}
+	size := len(t.mem)
 	// Completion first: from the moment the queue hook runs, a write is marked again when it
 	// completes.
 	for _, h := range []struct {
@@ -183,6 +200,40 @@ func (t *Tracker) Start(_ context.Context, disks []tracker.Disk, _ bool) error {
 	}
 	ok = true
 	t.opts.Logger.Info("ebpf tracker attached", "disks", len(disks), "bitmap_bytes", size)
+	return nil
+}
+
+// openLocked maps the bitmap and opens the ring buffer of t.objs.
+func (t *Tracker) openLocked() error {
+	size := int(t.objs.Bits.MaxEntries()) * 8
+	page := os.Getpagesize()
+	var err error
+	t.mem, err = unix.Mmap(t.objs.Bits.FD(), 0, (size+page-1)/page*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("ebpf tracker: map the bitmap: %w", err)
+	}
+	if t.rd, err = ringbuf.NewReader(t.objs.Ranges); err != nil {
+		return fmt.Errorf("ebpf tracker: ring buffer: %w", err)
+	}
+	return nil
+}
+
+// resumedLocked finishes a Start that took over pins: the first Changes of each disk reports what
+// was written meanwhile, or a gap when the probe lost something (why).
+func (t *Tracker) resumedLocked(why string) error {
+	if err := t.openLocked(); err != nil {
+		t.closeLocked()
+		return err
+	}
+	for _, d := range t.disks {
+		d.lost, d.gap = t.lost, why // a loss while stopped: the first Changes reports the gap
+	}
+	if why != "" {
+		t.resumeWhy = why
+	} else {
+		t.resumed = true
+	}
+	t.opts.Logger.Info("ebpf tracker resumed from its pins", "disks", len(t.disks), "dir", t.opts.PinDir, "gap", why)
 	return nil
 }
 
@@ -213,6 +264,12 @@ func (t *Tracker) Changes(_ context.Context, name string) (tracker.Changes, erro
 	out := tracker.NewBitmap(dk.nblocks)
 	project(dk, out)
 	dk.pending.Clear()
+	if dk.gap != "" {
+		gap := dk.gap
+		dk.gap, dk.lost = "", lost
+		t.gaps++
+		return tracker.Changes{Gap: gap}, nil
+	}
 	if lost != dk.lost {
 		gap := fmt.Sprintf("the ebpf probe lost %d records or runs", lost-dk.lost)
 		dk.lost = lost
@@ -378,11 +435,15 @@ func (t *Tracker) StateBytes() int64 {
 	return n
 }
 
-// Close detaches the program and frees its maps.
+// Close detaches the program and frees its maps, and removes any pins in PinDir.
 func (t *Tracker) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.closeLocked()
+	err := t.closeLocked()
+	if t.opts.PinDir != "" {
+		err = errors.Join(err, removePins(t.opts.PinDir))
+	}
+	return err
 }
 
 func (t *Tracker) closeLocked() error {
