@@ -148,7 +148,7 @@ func TestEBPFAgentCleanRestart(t *testing.T) {
 	if err := json.Unmarshal(bytes.TrimRight(buf, "\x00"), &fields); err != nil {
 		t.Fatal(err)
 	}
-	fields["program"] = "0123456789abcdef"
+	fields["program"] = strings.Repeat("0123456789abcdef", 4)
 	js, _ := json.Marshal(fields)
 	clear(buf)
 	copy(buf, js)

@@ -42,27 +42,7 @@ const (
 	pinQueue, pinComplete                       = "prog_bio_queue", "prog_rq_complete"
 	pinLinkQueue, pinLinkComplete               = "link_bio_queue", "link_rq_complete"
 	pinMeta                                     = "meta"
-	metaSize                                    = 4096 // bytes of the meta map's one value
 )
-
-// meta is what the stopped agent left beside its pins: which program, which layout, and the
-// drops + misses at the stop. It is JSON, zero-padded, in the one value of the "meta" array map.
-type meta struct {
-	Program string       `json:"program"` // sha256 of the BPF object
-	Layout  []layoutDisk `json:"layout"`
-	Words   int64        `json:"words"`
-	Lost    uint64       `json:"lost"`
-}
-
-type layoutDisk struct {
-	Name       string `json:"name"`
-	Dev        uint32 `json:"dev"`
-	Start      int64  `json:"start"`
-	Blocks     int64  `json:"blocks"`
-	SummaryOff int64  `json:"summary_off"`
-	WordsOff   int64  `json:"words_off"`
-	WholeBlock int64  `json:"whole_blocks"`
-}
 
 // programVersion identifies the BPF object this build carries.
 func programVersion() string {
@@ -148,8 +128,8 @@ func openPins(dir string) (*pinned, error) {
 	if err := p.meta.Lookup(uint32(0), &buf); err != nil {
 		return nil, err
 	}
-	if n := indexZero(buf); json.Unmarshal(buf[:n], &p.m) != nil {
-		return nil, errors.New("the pinned meta map is not readable")
+	if p.m, err = decodeMeta(buf); err != nil {
+		return nil, err
 	}
 	maps := []struct {
 		name string
@@ -175,15 +155,6 @@ func openPins(dir string) (*pinned, error) {
 	}
 	ok = true
 	return p, nil
-}
-
-func indexZero(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return len(b)
 }
 
 // resumeLocked takes over the pins of a cleanly stopped run when they match this program and these
@@ -223,7 +194,7 @@ func (t *Tracker) resumeLocked(words int64, unclean bool) (string, error) {
 		return "", err
 	}
 	if lost != p.m.Lost {
-		why = fmt.Sprintf("the ebpf probe lost %d records or runs while the service was stopped", lost-p.m.Lost)
+		why = fmt.Sprintf("the ebpf probe's drops and misses went from %d to %d while the service was stopped", p.m.Lost, lost)
 	}
 	for _, u := range []interface{ Unpin() error }{t.objs.Bits, t.objs.Counters, t.objs.Ranges, t.objs.Targets, t.objs.OnBioQueue, t.objs.OnRqComplete, t.links[0], t.links[1]} {
 		if err := u.Unpin(); err != nil {

@@ -2,11 +2,13 @@ package ebpf
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/opensiterecovery/osr/internal/directio"
@@ -39,10 +41,12 @@ func TestSuspendResume(t *testing.T) {
 		unclean bool
 		disks   []tracker.Disk
 		why     string
+		lost    bool // the meta says 1000 drops and misses at the stop
 	}{
-		{"clean", false, []tracker.Disk{d}, ""},
-		{"unclean stop", true, []tracker.Disk{d}, "the previous run stopped uncleanly"},
-		{"disks changed", false, []tracker.Disk{d, {Name: "e", Path: dev2, Size: size}}, "the protected disks changed since the pinned tracker was set up"},
+		{"clean", false, []tracker.Disk{d}, "", false},
+		{"unclean stop", true, []tracker.Disk{d}, "the previous run stopped uncleanly", false},
+		{"disks changed", false, []tracker.Disk{d, {Name: "e", Path: dev2, Size: size}}, "the protected disks changed since the pinned tracker was set up", false},
+		{"losses while stopped", false, []tracker.Disk{d}, "the ebpf probe's drops and misses went from 1000 to 0 while the service was stopped", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(BPFFS, "osr", "test-"+filepath.Base(dev))
@@ -64,6 +68,28 @@ func TestSuspendResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			write(100, 101, 4000)
+			if tc.lost {
+				m, err := ebpf.LoadPinnedMap(filepath.Join(dir, pinMeta), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, metaSize)
+				if err := m.Lookup(uint32(0), &buf); err != nil {
+					t.Fatal(err)
+				}
+				md, err := decodeMeta(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				md.Lost = 1000
+				js, _ := json.Marshal(md)
+				clear(buf)
+				copy(buf, js)
+				if err := m.Put(uint32(0), buf); err != nil {
+					t.Fatal(err)
+				}
+				m.Close()
+			}
 			tr2, err := New(Options{PinDir: dir})
 			if err != nil {
 				t.Fatal(err)
@@ -78,6 +104,13 @@ func TestSuspendResume(t *testing.T) {
 			ok, why := tr2.Resumed()
 			if ok != (tc.why == "") || why != tc.why {
 				t.Fatalf("resumed %v, %q; want %q", ok, why, tc.why)
+			}
+			if tc.lost {
+				c, err := tr2.Changes(context.Background(), "d")
+				if err != nil || c.Gap != tc.why {
+					t.Fatalf("first changes after losses: gap %q, %v; want %q", c.Gap, err, tc.why)
+				}
+				return
 			}
 			got := changes(t, tr2, "d")
 			var blocks []int64
