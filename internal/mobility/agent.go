@@ -195,7 +195,8 @@ func (a *Agent) loadState() error {
 	a.lastApp = st.LastAppConsistent
 	a.st = st
 	// Writes while the service was stopped were tracked by nobody: the first point after a start
-	// compares every block with the (trusted) local map.
+	// compares every block with the (trusted) local map, unless the tracker kept tracking
+	// meanwhile (resumeTracking, after the tracker starts).
 	a.forceAll = true
 	a.mon.update(func(s *Status) {
 		s.Machine, s.State, s.ProcessServer, s.Tracker = a.cfg.Machine, StateStarting, a.cfg.ProcessServer, a.tracker.Name()
