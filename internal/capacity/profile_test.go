@@ -74,3 +74,56 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeAll(t *testing.T) {
+	two := strings.Replace(goodProfile, "web01", "db01", 1)
+	for _, tc := range []struct {
+		in   string
+		want string // machines, or the error
+	}{
+		{goodProfile, "web01"},
+		{goodProfile + "\n" + two, "web01 db01"},
+		{"[" + goodProfile + "," + two + "]", "web01 db01"},
+		{"  ", "profiles: none given"},
+		{"[]", "profiles: none given"},
+		{goodProfile + "{", "profiles: document 2: not JSON: unexpected EOF"},
+		{"[1]", "profiles: document 1: profile: not JSON: json: cannot unmarshal number into Go value of type capacity.Profile"},
+		{"[" + goodProfile, "profiles: not a JSON array: unexpected end of JSON input"},
+		{two + strings.Replace(goodProfile, `"block_size":4096`, `"block_size":1`, 1), `profiles: document 2: profile "web01": block_size 1, want 4096`},
+	} {
+		ps, err := DecodeAll(strings.NewReader(tc.in))
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else {
+			var names []string
+			for _, p := range ps {
+				names = append(names, p.Machine)
+			}
+			got = strings.Join(names, " ")
+		}
+		if got != tc.want {
+			t.Errorf("DecodeAll: %q, want %q", got, tc.want)
+		}
+	}
+}
+
+// FuzzDecodeAll: any input gives checked profiles or an error.
+func FuzzDecodeAll(f *testing.F) {
+	f.Add([]byte(goodProfile + goodProfile))
+	f.Add([]byte("[" + goodProfile + "]"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ps, err := DecodeAll(bytes.NewReader(b))
+		if err != nil {
+			if ps != nil {
+				t.Fatal("profiles with an error")
+			}
+			return
+		}
+		for _, p := range ps {
+			if err := p.check(); err != nil {
+				t.Fatalf("decoded profile fails its check: %v", err)
+			}
+		}
+	})
+}
