@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opensiterecovery/osr/internal/mobility/tracker/ebpf"
 )
 
 // cluster is a local CA, a vault store and one process server, run as osr processes.
@@ -131,6 +133,14 @@ disks:
 	for _, d := range disks {
 		fmt.Fprintf(&b, "  - name: %s\n    path: %s\n", d.name, d.dev)
 	}
+	// A clean stop leaves the eBPF tracker attached through pins (so that the next start needs no
+	// full read); the test's machine is gone afterwards, so are they. Registered before the agent
+	// starts: it runs after the agent is stopped.
+	c.t.Cleanup(func() {
+		if err := ebpf.RemovePins(machine); err != nil {
+			c.t.Errorf("remove the eBPF pins of %s: %v", machine, err)
+		}
+	})
 	a := &agent{c: c, machine: machine, config: filepath.Join(c.dir, "agent-"+machine+".yaml")}
 	if err := os.WriteFile(a.config, []byte(b.String()), 0o600); err != nil {
 		c.t.Fatal(err)

@@ -115,6 +115,11 @@ func (p *Pusher) uninstall(ctx context.Context, t Target) error {
 	}
 	targets := []string{quote(l.p("opt/osr")), quote(l.ConfigDir()), quote(l.StateDir()), quote(l.LogFile()), quote(l.supervisorPID())}
 	cmd := "rm -rf " + strings.Join(targets, " ")
+	// The eBPF tracker keeps tracking across a clean stop through pins on the machine's own bpffs
+	// (not under the test root): unpinning detaches it.
+	if t.Machine != "" && !strings.ContainsAny(t.Machine, "/\x00") && t.Machine != "." && t.Machine != ".." {
+		cmd += "; rm -rf " + quote("/sys/fs/bpf/osr/"+t.Machine)
+	}
 	for _, d := range []string{"etc/osr", "var/lib/osr", "var/log/osr"} { // kept if something else lives there
 		cmd += "; rmdir " + quote(l.p(d)) + " 2>/dev/null"
 	}
