@@ -242,7 +242,7 @@ func TestBrowser(t *testing.T) {
 	expect("main table", "gold", "gold-failback", "15 min", "24 h", "60 min", "cs1")
 
 	click("next: capacity planning", chromedp.Click(css(`a.button[href*="step=capacity"]`)))
-	expect("main .placeholder", "Placeholder.")
+	expect("main .capacity-intro", "osr mobility profile")
 	do("capacity form", chromedp.Click(css(`input[name=completed]`)), shot("capacity"))
 	click("capacity OK", chromedp.Click(css(`form[action$="/capacity"] button`)))
 	expect("h1", "Vault lab")

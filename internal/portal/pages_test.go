@@ -41,7 +41,7 @@ func TestEveryPageEveryRole(t *testing.T) {
 		{v + "/prepare?step=source", []string{"Prepare source", "valid for five days"}, map[string]string{actRegKey: "Download registration key"}},
 		{v + "/prepare?step=target", []string{"Target settings"}, map[string]string{actTargetSet: `name="location"`}},
 		{v + "/prepare?step=policy", []string{"gold", "gold-failback", "15 min", "24 h", "60 min"}, map[string]string{actPolicyCreate: "Create and associate policy"}},
-		{v + "/prepare?step=capacity", []string{"Placeholder.", "Yes, I have completed capacity planning"}, nil},
+		{v + "/prepare?step=capacity", []string{"osr mobility profile --duration 24h", "Plan capacity", "Yes, I have completed capacity planning"}, nil},
 		{v + "/servers", []string{"Servers"}, nil},
 		{v + "/items", []string{"web01", `hx-trigger="every 5s"`}, map[string]string{actReplEnable: "<h2>Enable replication</h2>", actReplDisable: "Disable replication of web01"}},
 		{v + "/items/web01", []string{"web01", "Recovery points", "Events"}, map[string]string{actReplDisable: "Disable replication"}},

@@ -59,6 +59,7 @@ type prepareView struct {
 	Policies      []Policy
 	Target        Target
 	Policy        policyForm
+	Capacity      *capacityStep // the capacity step's plan of posted profiles (capacity.go)
 }
 
 func defaultPolicyForm() policyForm {
@@ -305,9 +306,4 @@ func (p *Portal) policyAssociate(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	http.Redirect(w, r, "/vaults/"+esc(v.ID)+"/prepare?step=policy&done=associate&name="+url.QueryEscape(pol)+"&"+g.Query(), http.StatusSeeOther)
-}
-
-// capacityPost ends the wizard ("Yes, I have completed" capacity planning).
-func (p *Portal) capacityPost(w http.ResponseWriter, r *http.Request, s *session) {
-	http.Redirect(w, r, "/vaults/"+esc(r.PathValue("v"))+"?prepared=1", http.StatusSeeOther)
 }
