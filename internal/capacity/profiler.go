@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/opensiterecovery/osr/internal/clock"
+	"github.com/opensiterecovery/osr/internal/directio"
 	"github.com/opensiterecovery/osr/internal/mobility/tracker"
 )
 
@@ -49,6 +50,7 @@ type pdisk struct {
 	method  string
 	fps     []tracker.Fingerprint
 	samples []int64
+	read    int64 // bytes read by the samples (not the baseline)
 }
 
 // NewProfiler opens the disks, starts the tracker on them and takes the first fingerprints (the
@@ -86,7 +88,7 @@ func NewProfiler(ctx context.Context, cfg ProfilerConfig) (*Profiler, error) {
 			p.Close()
 			return nil, fmt.Errorf("profile: disk %s: %w", pd.d.Name, err)
 		}
-		if _, err := pd.compare(ctx, nil); err != nil {
+		if _, _, err := pd.compare(ctx, nil); err != nil {
 			p.Close()
 			return nil, err
 		}
@@ -96,8 +98,18 @@ func NewProfiler(ctx context.Context, cfg ProfilerConfig) (*Profiler, error) {
 	return p, nil
 }
 
+// openDisk opens a disk for reading; a block device with O_DIRECT where it can, since the writes of a
+// mounted file system do not pass through the device's page cache (a cached read would miss them).
 func openDisk(d Disk) (*pdisk, error) {
 	f, err := os.Open(d.Path)
+	if err == nil {
+		if st, serr := f.Stat(); serr == nil && st.Mode()&os.ModeDevice != 0 {
+			if df, derr := directio.OpenFile(d.Path, os.O_RDONLY, 0); derr == nil {
+				f.Close()
+				f = df
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("profile: disk %s: %w", d.Name, err)
 	}
@@ -139,14 +151,13 @@ func usedBytes(f *os.File, size int64) (int64, string) {
 
 // compare reads the candidate blocks (all when dirty is nil), counts those whose fingerprint
 // changed and keeps the new fingerprints.
-func (pd *pdisk) compare(ctx context.Context, dirty *tracker.Bitmap) (int64, error) {
+func (pd *pdisk) compare(ctx context.Context, dirty *tracker.Bitmap) (changed, read int64, err error) {
 	const chunk = 256 // blocks per read
-	buf := make([]byte, chunk*tracker.BlockSize)
+	buf := directio.AlignedBuffer(chunk * tracker.BlockSize)
 	n := int64(len(pd.fps))
-	var changed int64
 	for first := int64(0); first < n; first += chunk {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		last := min(first+chunk, n)
 		if dirty != nil {
@@ -156,9 +167,10 @@ func (pd *pdisk) compare(ctx context.Context, dirty *tracker.Bitmap) (int64, err
 		}
 		m, err := pd.f.ReadAt(buf[:(last-first)*tracker.BlockSize], first*tracker.BlockSize)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return 0, fmt.Errorf("profile: disk %s: read: %w", pd.d.Name, err)
+			return 0, 0, fmt.Errorf("profile: disk %s: read: %w", pd.d.Name, err)
 		}
 		clear(buf[m:])
+		read += int64(m)
 		for i := first; i < last; i++ {
 			if dirty != nil && !dirty.Has(i) {
 				continue
@@ -171,7 +183,7 @@ func (pd *pdisk) compare(ctx context.Context, dirty *tracker.Bitmap) (int64, err
 			}
 		}
 	}
-	return changed, nil
+	return changed, read, nil
 }
 
 // Sample ends an interval: for each disk it counts the distinct blocks changed since the previous
@@ -191,10 +203,11 @@ func (p *Profiler) Sample(ctx context.Context) ([]int64, error) {
 				dirty = tracker.NewBitmap(int64(len(pd.fps)))
 			}
 		}
-		n, err := pd.compare(ctx, dirty)
+		n, read, err := pd.compare(ctx, dirty)
 		if err != nil {
 			return nil, err
 		}
+		pd.read += read
 		out[i] = n * tracker.BlockSize
 	}
 	for i, pd := range p.disks {
@@ -215,6 +228,16 @@ func (p *Profiler) Profile(interval time.Duration) *Profile {
 		pr.Disks = append(pr.Disks, dp)
 	}
 	return pr
+}
+
+// ReadBytes is what the samples read from the disks so far (the baseline not counted): with a
+// tracker that narrows, far less than the disks' size per sample.
+func (p *Profiler) ReadBytes() int64 {
+	var n int64
+	for _, pd := range p.disks {
+		n += pd.read
+	}
+	return n
 }
 
 // Close releases the disks and stops the tracker.
