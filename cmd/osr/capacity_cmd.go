@@ -142,23 +142,13 @@ func (a *app) mobilityProfileCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := a.stdout
 			if out != "" {
-				f, err := os.Create(out)
-				if err != nil {
+				if err := writeProfile(out, p); err != nil {
 					return err
 				}
-				defer f.Close()
-				w = f
 			}
-			if asJSON || out != "" {
-				if err := capacity.Encode(w, p); err != nil {
-					return err
-				}
-				if out != "" {
-					return f2close(w)
-				}
-				return nil
+			if asJSON {
+				return capacity.Encode(a.stdout, p)
 			}
 			printProfile(a.stdout, p)
 			return nil
@@ -210,11 +200,16 @@ func profileConfig(cmd *cobra.Command, machine, trk string, disks []string) (*mo
 	return cfg, nil
 }
 
-func f2close(w io.Writer) error {
-	if f, ok := w.(*os.File); ok {
-		return f.Close()
+func writeProfile(path string, p *capacity.Profile) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
 	}
-	return nil
+	if err := capacity.Encode(f, p); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // profileTracker picks the tracker as the agent would (the configuration's tracker; auto: ebpf
