@@ -8,8 +8,6 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/directio"
 	"github.com/opensiterecovery/osr/internal/mobility/tracker"
@@ -124,29 +122,6 @@ func openDisk(d Disk) (*pdisk, error) {
 	pd := &pdisk{d: d, f: f, size: size, fps: make([]tracker.Fingerprint, tracker.Blocks(size))}
 	pd.used, pd.method = usedBytes(f, size)
 	return pd, nil
-}
-
-// usedBytes sums the data ranges SEEK_DATA/SEEK_HOLE find; where the file system or device does
-// not tell (or says everything is data, as a block device does), the size.
-func usedBytes(f *os.File, size int64) (int64, string) {
-	fd := int(f.Fd())
-	var used, off int64
-	for off < size {
-		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if errors.Is(err, unix.ENXIO) {
-			break
-		}
-		if err != nil {
-			return size, "size"
-		}
-		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
-		if err != nil {
-			return size, "size"
-		}
-		used += min(hole, size) - data
-		off = hole
-	}
-	return used, "seek_data"
 }
 
 // compare reads the candidate blocks (all when dirty is nil), counts those whose fingerprint
