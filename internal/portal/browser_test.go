@@ -243,6 +243,16 @@ func TestBrowser(t *testing.T) {
 
 	click("next: capacity planning", chromedp.Click(css(`a.button[href*="step=capacity"]`)))
 	expect("main .capacity-intro", "osr mobility profile")
+	// A profile file chosen in the file input is read into the text area; the plan shows.
+	profFile := filepath.Join(t.TempDir(), "web01.json")
+	if err := os.WriteFile(profFile, []byte(capacityProfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	do("profile file", chromedp.SetUploadFiles(css("#profile-files"), []string{profFile}),
+		chromedp.Poll[chromedp.Void](`document.getElementById("profiles").value.includes("web01")`))
+	click("plan capacity", chromedp.Click(css(`form[action*="/capacity?"] button`)))
+	expect("main dl.plan", "1 (set by machines), each 8 vCPU, 16 GB RAM, 600 GB cache", "40 GB of used data in 6m40s at 100 MB/s")
+	do("capacity plan", shot("capacity-plan"))
 	do("capacity form", chromedp.Click(css(`input[name=completed]`)), shot("capacity"))
 	click("capacity OK", chromedp.Click(css(`form[action$="/capacity"] button`)))
 	expect("h1", "Vault lab")

@@ -58,6 +58,9 @@ func TestCapacityStep(t *testing.T) {
 		mustContain(t, "bad profile", a.Body, `<p class="error" role="alert">`+tc.want)
 	}
 
+	if a := c.get("/static/capacity.js"); a.Status != http.StatusOK || !strings.Contains(a.Body, `getElementById("profile-files")`) {
+		t.Errorf("capacity.js: %d", a.Status)
+	}
 	a = c.post(v+"/capacity", url.Values{"csrf": {tok}, "completed": {"yes"}})
 	if a.Status != http.StatusSeeOther || a.Header.Get("Location") != v+"?prepared=1" {
 		t.Fatalf("complete: %d %q", a.Status, a.Header.Get("Location"))
