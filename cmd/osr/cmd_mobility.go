@@ -141,6 +141,7 @@ func (a *app) mobilityCommands() []*cobra.Command {
 	cmd.AddCommand(serve, status, verify, capture, a.mobilityInstallCommand(), a.mobilityServiceCommand())
 	cmd.AddCommand(a.mobilityDeployCommands()...) // push, uninstall, repo, fetch, deploy (discovery_push.go)
 	cmd.AddCommand(a.freezeGuardCommand())
+	cmd.AddCommand(a.mobilityProfileCommand()) // profile (capacity_cmd.go)
 	return []*cobra.Command{cmd}
 }
 

@@ -80,6 +80,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.vaultCommands(),        // vault, policy, replication, recovery-points, users, jobs, alerts (cmd_vault.go)
 		a.configServerCommands(), // config-server, account, infrastructure (cmd_configserver.go)
 		a.discoveryCommands(),    // vcenter, machines (discovery_cmd.go)
+		a.capacityCommands(),     // plan capacity (capacity_cmd.go)
 	} {
 		root.AddCommand(area...)
 	}
