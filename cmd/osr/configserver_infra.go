@@ -113,6 +113,9 @@ func writeInfrastructure(w io.Writer, inf *configserver.Infrastructure, now time
 		for _, ag := range cs.Agents {
 			fmt.Fprintf(tw, "%s\tmobility agent\tvia %s\t%s\t%s\t%s\n", ag.Machine, dash(ag.ProcessServer), ag.Status, ago(ag.LastSeen, now), dash(join(ag.Reason, ag.State)))
 		}
+		for _, vc := range cs.VCenters {
+			fmt.Fprintf(tw, "%s\tvCenter\t%s\t%s\t%s\t%s\n", vc.Name, vc.Address, vc.Status, ago(vc.LastSync, now), dash(join(vc.Reason, fmt.Sprintf("%d VMs", vc.VMs))))
+		}
 	}
 	return tw.Flush()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/configserver/enroll"
 	"github.com/opensiterecovery/osr/internal/configserver/vaultlink"
+	"github.com/opensiterecovery/osr/internal/vcenter"
 	"github.com/opensiterecovery/osr/internal/passphrase"
 )
 
@@ -286,5 +287,13 @@ func (s *Server) Infrastructure() Infrastructure {
 		v.Reason += ": " + lastErr.Error()
 	}
 	v.ProcessServers, v.Agents = s.registry.View()
+	v.VCenters = []vcenter.Summary{}
+	if inv, err := vcenter.Open(s.cfg.DataDir, s.cfg.Clock); err == nil {
+		if sums, err := inv.Summaries(context.Background()); err == nil {
+			v.VCenters = sums
+		} else {
+			s.cfg.Logger.Warn("vCenter inventory cannot be read", "err", err)
+		}
+	}
 	return Infrastructure{ConfigurationServers: []CSView{v}}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/configserver/vaultlink"
+	"github.com/opensiterecovery/osr/internal/vcenter"
 )
 
 // PSHealth is the health JSON a process server sends in its heartbeat (POST /v1/heartbeat with a
@@ -108,6 +109,9 @@ type CSView struct {
 	LastVault      *time.Time  `json:"last_vault_contact,omitempty"`
 	ProcessServers []PSView    `json:"process_servers"`
 	Agents         []AgentView `json:"agents"`
+	// VCenters are the vCenter Servers this configuration server discovers machines from, with
+	// the status of their last inventory sync.
+	VCenters []vcenter.Summary `json:"vcenters"`
 }
 
 // PSView is a process server in the infrastructure view.
