@@ -18,8 +18,8 @@ import (
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/configserver/enroll"
 	"github.com/opensiterecovery/osr/internal/configserver/vaultlink"
-	"github.com/opensiterecovery/osr/internal/vcenter"
 	"github.com/opensiterecovery/osr/internal/passphrase"
+	"github.com/opensiterecovery/osr/internal/vcenter"
 )
 
 // Config wires a Server.

@@ -79,7 +79,7 @@ func TestAgainstRealVault(t *testing.T) {
 	var hasWeb01, hasOther bool
 	servicesRan := make(chan struct{})
 	srv, err := New(Config{DataDir: dir, Clock: cclock, API: api, Admin: admin, VaultInterval: time.Hour,
-		Mounts: map[string]http.Handler{"GET /probe": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "mounted") })},
+		Mounts:   map[string]http.Handler{"GET /probe": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "mounted") })},
 		Services: []func(context.Context){func(ctx context.Context) { close(servicesRan); <-ctx.Done() }},
 		OnDesired: func(_ context.Context, machines []string, has func(string) bool) {
 			mu.Lock()
