@@ -148,15 +148,17 @@ func indexCanonical(b []byte) bool {
 	s.skip(5)
 	n := s.uv()
 	s.skip(int(n) * crypto.IDSize)
-	np := s.uv()
-	for i := uint64(0); i < np; i++ {
-		s.skip(crypto.IDSize)
-		nb := s.uv()
-		for j := uint64(0); j < nb; j++ {
-			s.skip(1 + crypto.IDSize)
-			s.uv()
-			s.uv()
-			s.uv()
+	for range 2 { // packs, then condemned packs: the same layout
+		np := s.uv()
+		for i := uint64(0); i < np; i++ {
+			s.skip(crypto.IDSize)
+			nb := s.uv()
+			for j := uint64(0); j < nb; j++ {
+				s.skip(1 + crypto.IDSize)
+				s.uv()
+				s.uv()
+				s.uv()
+			}
 		}
 	}
 	return s.minimal
