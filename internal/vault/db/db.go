@@ -76,7 +76,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := d.PingContext(pctx); err != nil {
+	if err := d.ping(pctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("connect to the %s database: %w", d.Engine, err)
 	}
@@ -85,6 +85,23 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// ping opens the first connection. With SQLite, a connection's setup (switching a new database to
+// WAL takes an exclusive lock, and SQLite does not wait on its busy handler for that) fails with
+// SQLITE_BUSY while another process or pool sets up the same file: that is retried until ctx ends.
+func (d *DB) ping(ctx context.Context) error {
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
+		err := d.PingContext(ctx)
+		if err == nil || d.Engine != SQLite || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
 }
 
 // Rebind turns ? placeholders into the engine's form. Queries must not hold a literal '?'.
