@@ -51,7 +51,7 @@ func alreadyEnrolled(dir string) prereq.Result {
 }
 
 // processServerInstallCommand is `osr process-server install`: a scale-out process server joins a
-// configuration server with the passphrase. The lead wires it under `process-server`.
+// configuration server with the passphrase. Registered under `process-server` (pipeline_ps.go).
 func (a *app) processServerInstallCommand() *cobra.Command {
 	var csAddr, passFile, name, cacheDir, dir, listenAddr, listenIf, healthListen string
 	var cacheSize sizeFlag
@@ -143,7 +143,7 @@ func nameResult(name string) prereq.Result {
 }
 
 // mobilityInstallCommand is `osr mobility install`: the seed's manual Linux agent installation.
-// The lead wires it under `mobility`.
+// Registered under `mobility` (cmd_mobility.go).
 func (a *app) mobilityInstallCommand() *cobra.Command {
 	var csAddr, passFile, name, dir, stateDir string
 	var disks []string

@@ -16,7 +16,7 @@ import (
 )
 
 // discoveryCommands are `osr vcenter` and `osr machines`: the configuration server's source
-// inventory (discovery_cmd.go, discovery_push.go). The lead wires them in rootCommand.
+// inventory (discovery_cmd.go, discovery_push.go). rootCommand registers them.
 func (a *app) discoveryCommands() []*cobra.Command {
 	return []*cobra.Command{a.vcenterCommand(), a.machinesCommand()}
 }

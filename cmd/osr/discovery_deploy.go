@@ -36,7 +36,7 @@ const (
 )
 
 // mobilityDeployCommand is `osr mobility deploy`: the non-interactive local install for
-// configuration-management tools. The lead adds it under `osr mobility` (with
+// configuration-management tools, registered under `osr mobility` (with
 // mobilityDeployCommands).
 func (a *app) mobilityDeployCommand() *cobra.Command {
 	var answerFile, self string

@@ -27,7 +27,7 @@ import (
 // repoDir is the install repository inside the configuration server's data directory.
 const repoDir = "agents"
 
-// mobilityDeployCommands are `osr mobility push|uninstall|repo|fetch|deploy`. The lead adds them
+// mobilityDeployCommands are `osr mobility push|uninstall|repo|fetch|deploy`, registered
 // under `osr mobility`.
 func (a *app) mobilityDeployCommands() []*cobra.Command {
 	return []*cobra.Command{a.mobilityPushCommand(), a.mobilityUninstallCommand(), a.mobilityRepoCommand(), a.mobilityFetchCommand(),

@@ -26,7 +26,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/vcenter"
 )
 
-// runDiscovery runs the discovery commands as the lead wires them (vcenter, machines at the top,
+// runDiscovery runs the discovery commands as rootCommand registers them (vcenter, machines at the top,
 // push/uninstall/repo/fetch under mobility).
 func runDiscovery(t *testing.T, clk clock.Clock, args ...string) (string, string, int) {
 	t.Helper()
