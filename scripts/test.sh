@@ -25,6 +25,13 @@ command -v sshd >/dev/null || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v curl >/dev/null || need_apt+=(curl)
+# qemu-img is the oracle for failover images (raw, VHD, qcow2); qemu-system-x86_64 boots failed-over
+# machines for the boot check.
+command -v qemu-img >/dev/null || need_apt+=(qemu-utils)
+command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
+# nft and tc inject link cuts, loss and rate caps in the multi-host fault suite.
+command -v nft >/dev/null || need_apt+=(nftables)
+command -v tc >/dev/null || need_apt+=(iproute2)
 if ((${#need_apt[@]})); then
 	echo "test.sh: installing ${need_apt[*]}" >&2
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
