@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -72,7 +73,7 @@ with DATA-DIR/vault.url and DATA-DIR/vault-ca.crt for local clients.`,
 			if err := os.WriteFile(filepath.Join(dataDir, apiclient.CAFileName), svc.RootCAPEM(), 0o644); err != nil {
 				return err
 			}
-			if err := os.WriteFile(filepath.Join(dataDir, apiclient.ServerFileName), []byte(urls[0]+"\n"), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dataDir, apiclient.ServerFileName), []byte(strings.Join(urls, "\n")+"\n"), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stderr, "vault service listening on %s (%s), root CA sha256 %s\n", ln.Addr(), urls[0], svc.RootCAFingerprint())

@@ -18,9 +18,9 @@ import (
 
 // Client calls the API. It is safe for concurrent use.
 type Client struct {
-	base  string // https://host:port/api/v1
-	token string
-	hc    *http.Client
+	servers *servers // the replicas' https://host:port/api/v1, tried in turn (failover.go)
+	token   string
+	hc      *http.Client
 }
 
 // Error is an error answer of the API.
@@ -46,31 +46,38 @@ func New(r *Resolved) (*Client, error) {
 		tc.RootCAs = pool
 	}
 	tr := &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
-	return &Client{base: r.Server + vault.APIPrefix, token: r.Token, hc: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}, nil
+	return &Client{servers: newServers(r.Servers(), vault.APIPrefix), token: r.Token, hc: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}, nil
 }
 
 // Do sends a request with in as its JSON body (nil: none) and decodes the answer into out (nil:
-// discarded). Error answers come back as *Error.
+// discarded). Error answers come back as *Error. With several servers (replicas of one vault), a
+// request that could not reach one goes to the next (see failover.go for when that is safe).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var payload []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		payload = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.servers.do(ctx, method, func(base string) (*http.Response, error) {
+		var body io.Reader
+		if payload != nil {
+			body = bytes.NewReader(payload)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+		if err != nil {
+			return nil, err
+		}
+		if payload != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		return c.hc.Do(req)
+	})
 	if err != nil {
 		return fmt.Errorf("vault service: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // Files the vault service writes into its data directory for local clients.
 const (
-	ServerFileName = "vault.url"    // the service's https URL, one line
+	ServerFileName = "vault.url"    // the service's https URL(s), one per line
 	TokenFileName  = "admin.token"  // the bootstrap owner's API token (0600)
 	CAFileName     = "vault-ca.crt" // the vault root CA certificate (PEM)
 )
@@ -30,7 +30,7 @@ func DefaultDataDir(getenv func(string) string) string {
 // Options say where to find the server and credentials; empty fields fall back to the
 // environment, then to the data directory.
 type Options struct {
-	Server    string // https://host:port (the /api/v1 prefix is added)
+	Server    string // https://host:port (the /api/v1 prefix is added); several replicas: comma-separated
 	TokenFile string
 	CAFile    string
 	DataDir   string
@@ -39,7 +39,19 @@ type Options struct {
 
 // Resolved is what Resolve found.
 type Resolved struct {
+	// Server is one https URL, or the URLs of a vault's replicas separated by commas.
 	Server, Token, CAFile string
+}
+
+// Servers returns the server URLs, in the order given.
+func (r *Resolved) Servers() []string {
+	var out []string
+	for _, s := range strings.Split(r.Server, ",") {
+		if s = strings.TrimSuffix(strings.TrimSpace(s), "/"); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Resolve applies flags, then OSR_SERVER / OSR_TOKEN_FILE / OSR_CA_FILE, then the data directory.
@@ -68,12 +80,20 @@ func (o Options) Resolve() (*Resolved, error) {
 		if err != nil {
 			return nil, fmt.Errorf("no vault server: give --server or OSR_SERVER (or run the vault service with --data-dir %s): %w", dir, err)
 		}
-		server = strings.TrimSpace(string(b))
+		// One URL per line: the service's own first, then the other replicas'.
+		server = strings.Join(strings.Fields(string(b)), ",")
 	}
-	if !strings.HasPrefix(server, "https://") {
-		return nil, fmt.Errorf("vault server %q is not an https URL", server)
+	r.Server = server
+	urls := r.Servers()
+	if len(urls) == 0 {
+		return nil, errors.New("no vault server: the server list is empty")
 	}
-	r.Server = strings.TrimSuffix(server, "/")
+	for _, u := range urls {
+		if !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("vault server %q is not an https URL", u)
+		}
+	}
+	r.Server = strings.Join(urls, ",")
 	tokenFile := pick(o.TokenFile, "OSR_TOKEN_FILE", filepath.Join(dir, TokenFileName))
 	b, err := os.ReadFile(tokenFile)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 )
 
 func (s *Service) hHealth(ctx context.Context, r *http.Request) (int, any, error) {
-	return ok(map[string]any{"status": "ok", "time": s.clock.Now().UTC()}, nil)
+	return ok(map[string]any{"status": "ok", "time": s.clock.Now().UTC(), "leader": s.lead.leading()}, nil)
 }
 
 func (s *Service) hLogin(ctx context.Context, r *http.Request) (int, any, error) {

@@ -68,23 +68,41 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
+// background runs on the elected replica only (leader.go); the others check every 5 s whether
+// they must take over.
 func (s *Service) background(ctx context.Context) {
 	eval := time.NewTicker(30 * time.Second)
 	deliver := time.NewTicker(5 * time.Second)
 	defer eval.Stop()
 	defer deliver.Stop()
+	defer s.lead.release()
+	wasLeader := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-eval.C:
+			if !s.lead.leading() {
+				continue
+			}
 			if err := s.EvaluateAlerts(ctx); err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "evaluate alerts", "err", err)
 			}
 		case <-deliver.C:
+			leader := s.lead.check(ctx)
+			if leader != wasLeader {
+				s.log.InfoContext(ctx, "background work", "leader", leader)
+				wasLeader = leader
+			}
+			if !leader {
+				continue
+			}
 			if _, err := s.DeliverWebhooks(ctx); err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "deliver webhooks", "err", err)
 			}
 		}
 	}
 }
+
+// Leader reports whether this replica runs the background work (alerts, webhooks) now.
+func (s *Service) Leader() bool { return s.lead.leading() }

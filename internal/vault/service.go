@@ -63,6 +63,7 @@ type Service struct {
 	hc     *http.Client
 
 	seq     atomic.Uint64 // see seqID
+	lead    *leadership   // which replica runs the background work (leader.go)
 	limiter *failureLimiter
 
 	reposMu sync.Mutex
@@ -105,7 +106,6 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s.seq.Store(uint64(time.Now().UnixNano()))
 	s.limiter = newFailureLimiter(s.clock)
-	s.limiter = newFailureLimiter(s.clock)
 	box, err := loadMasterKey(cfg.MasterKeyFile)
 	if err != nil {
 		return nil, err
@@ -115,6 +115,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if s.db, err = db.Open(ctx, cfg.DB); err != nil {
 		return nil, err
 	}
+	s.lead = newLeadership(s.db)
 	if s.ca, err = s.loadAuthority(ctx); err != nil {
 		s.db.Close()
 		return nil, err
@@ -122,8 +123,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Close releases the database.
+// Close gives up the leadership and releases the database.
 func (s *Service) Close() error {
+	s.lead.release()
 	return s.db.Close()
 }
 
