@@ -136,6 +136,7 @@ type Machine struct {
 	Addresses    []string      `json:"addresses"`
 	Source       string        `json:"source"`
 	Disks        []MachineDisk `json:"disks"`
+	Hardware     *Hardware     `json:"hardware,omitempty"` // optional (machine_hardware.go)
 	ConfigServer string        `json:"config_server,omitempty"`
 	Protected    bool          `json:"protected"`
 }
