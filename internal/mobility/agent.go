@@ -84,6 +84,7 @@ type Agent struct {
 	readBuf      []byte // the comparisons' two read buffers (one comparison runs at a time)
 	verifyReq    chan chan verifyReply
 	triggerCh    chan struct{}
+	finalReq     chan finalSyncReq // planned failover's final syncs (finalsync.go)
 }
 
 // New opens the disks and the state directory. It fails on a configuration or disk error; it
@@ -106,7 +107,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Logger.With("machine", cfg.Machine),
 		carry: map[string]*tracker.Bitmap{}, cursor: map[string]int64{},
-		verifyReq: make(chan chan verifyReply), triggerCh: make(chan struct{}, 1), readBuf: directio.AlignedBuffer(2 << 20)}
+		verifyReq: make(chan chan verifyReply), finalReq: make(chan finalSyncReq), triggerCh: make(chan struct{}, 1), readBuf: directio.AlignedBuffer(2 << 20)}
 	a.mon = &monitor{log: a.log, now: a.clock.Now, notify: opts.Observe}
 	a.guard = freeze.NewGuard(filepath.Join(cfg.StateDir, freezeJournal), opts.FreezeGuardian, a.log)
 	a.lim = NewLimiter(&cfg.Bandwidth, a.clock)
@@ -272,6 +273,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("thaw what an earlier run left frozen: %w", err)
 	}
 	defer a.guard.Close()
+	if a.replicationStopped() { // a final sync with shutdown stopped replication (finalsync.go)
+		return a.idleStopped(ctx)
+	}
 	if err := a.tracker.Start(ctx, disks, a.resyncReason != ""); err != nil {
 		return fmt.Errorf("start tracker %s: %w", a.tracker.Name(), err)
 	}
@@ -298,6 +302,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		if connected {
 			backoff = a.opts.BackoffMin
+		}
+		if errors.Is(err, errFinalStop) {
+			return a.idleStopped(ctx)
 		}
 		var pe *wire.Error
 		if errors.As(err, &pe) && pe.Code == wire.ErrCodeSequence {

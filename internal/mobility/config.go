@@ -66,6 +66,9 @@ type Hooks struct {
 	PreFreeze string        `yaml:"pre_freeze"`
 	PostThaw  string        `yaml:"post_thaw"`
 	Timeout   time.Duration `yaml:"timeout"`
+	// Shutdown stops the workload before a planned failover's final sync (FinalSync with
+	// shutdown); arguments: shutdown, machine, seq.
+	Shutdown string `yaml:"shutdown"`
 }
 
 // Defaults.
@@ -108,7 +111,7 @@ func ParseConfig(b []byte, dir string) (*Config, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	for _, p := range []*string{&c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.StateDir, &c.Hooks.PreFreeze, &c.Hooks.PostThaw} {
+	for _, p := range []*string{&c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.StateDir, &c.Hooks.PreFreeze, &c.Hooks.PostThaw, &c.Hooks.Shutdown} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

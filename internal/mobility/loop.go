@@ -93,6 +93,12 @@ func (a *Agent) loop(ctx context.Context, s *session) error {
 				return err
 			}
 			continue
+		case req := <-a.finalReq:
+			timer.Stop()
+			if err := a.finalSync(ctx, s, req); err != nil {
+				return err
+			}
+			continue
 		case <-a.triggerCh:
 			timer.Stop()
 		case <-timer.C:
