@@ -1,0 +1,117 @@
+package qcow2
+
+import (
+	"fmt"
+
+	"github.com/opensiterecovery/osr/internal/target"
+)
+
+// run is a series of guest clusters that hold data, stored contiguously in the image.
+type run struct {
+	guest int64 // first guest cluster
+	n     int64 // clusters
+	host  int64 // host cluster of the first
+}
+
+// layout is where everything of one image goes, in clusters of ClusterSize.
+type layout struct {
+	size     int64 // virtual size
+	clusters int64 // guest clusters
+	l1Size   int64 // L1 entries
+	l1       int64 // first cluster of the L1 table
+	l1c      int64
+	rt       int64 // refcount table
+	rtc      int64
+	rb       int64 // refcount blocks
+	rbc      int64
+	l2       int64 // L2 tables, one per used L1 entry, in L1 order
+	l2Index  []int64
+	data     int64 // first data cluster
+	runs     []run
+	nData    int64 // data clusters
+	total    int64 // clusters in the image
+}
+
+const (
+	l2Entries       = ClusterSize / 8 // entries per L2 table
+	refcountEntries = ClusterSize * 8 / (1 << RefcountOrder)
+)
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+// plan lays out an image of a disk of size bytes whose data lies in ext (ascending, no
+// overlap, as target.Disk.DataExtents returns them).
+func plan(size int64, ext []target.Extent) (*layout, error) {
+	if size <= 0 || size > MaxSize {
+		return nil, fmt.Errorf("qcow2: disk size %d, want 1 to %d", size, int64(MaxSize))
+	}
+	l := &layout{size: size, clusters: ceilDiv(size, ClusterSize)}
+	l.l1Size = ceilDiv(l.clusters, l2Entries)
+	// Data clusters from the extents, adjacent ones merged into runs (host offsets come later).
+	prevEnd := int64(-1)
+	for _, e := range ext {
+		if e.Len <= 0 {
+			continue
+		}
+		if e.Off < 0 || e.Off+e.Len > size || e.Off < prevEnd {
+			return nil, fmt.Errorf("qcow2: data extent [%d, %d) is outside the disk of %d bytes or out of order", e.Off, e.Off+e.Len, size)
+		}
+		prevEnd = e.Off + e.Len
+		first, last := e.Off/ClusterSize, (e.Off+e.Len-1)/ClusterSize
+		if k := len(l.runs) - 1; k >= 0 && l.runs[k].guest+l.runs[k].n >= first {
+			r := &l.runs[k]
+			if end := last + 1; end > r.guest+r.n {
+				r.n = end - r.guest
+			}
+			continue
+		}
+		l.runs = append(l.runs, run{guest: first, n: last - first + 1})
+	}
+	used := map[int64]bool{}
+	for _, r := range l.runs {
+		l.nData += r.n
+		for i := r.guest / l2Entries; i <= (r.guest+r.n-1)/l2Entries; i++ {
+			if !used[i] {
+				used[i] = true
+				l.l2Index = append(l.l2Index, i)
+			}
+		}
+	}
+	l.l1 = 1
+	l.l1c = ceilDiv(l.l1Size*8, ClusterSize)
+	l.rt = l.l1 + l.l1c
+	// The refcount table and blocks count themselves: grow them until they cover the image.
+	fixed := 1 + l.l1c + int64(len(l.l2Index)) + l.nData
+	for {
+		rbc := ceilDiv(fixed+l.rtc+l.rbc, refcountEntries)
+		rtc := ceilDiv(rbc*8, ClusterSize)
+		if rbc == l.rbc && rtc == l.rtc {
+			break
+		}
+		l.rbc, l.rtc = rbc, rtc
+	}
+	l.rb = l.rt + l.rtc
+	l.l2 = l.rb + l.rbc
+	l.data = l.l2 + int64(len(l.l2Index))
+	host := l.data
+	for i := range l.runs {
+		l.runs[i].host = host
+		host += l.runs[i].n
+	}
+	l.total = host
+	return l, nil
+}
+
+// header returns the image's header.
+func (l *layout) header() Header {
+	return Header{
+		ClusterBits:           ClusterBits,
+		Size:                  uint64(l.size),
+		L1Size:                uint32(l.l1Size),
+		L1TableOffset:         uint64(l.l1 * ClusterSize),
+		RefcountTableOffset:   uint64(l.rt * ClusterSize),
+		RefcountTableClusters: uint32(l.rtc),
+		RefcountOrder:         RefcountOrder,
+		HeaderLength:          HeaderLength,
+	}
+}

@@ -1,0 +1,238 @@
+package qcow2
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/opensiterecovery/osr/internal/target"
+)
+
+// Options tune Write. Zero values take defaults.
+type Options struct {
+	// Workers read and write data clusters in parallel; default 2×GOMAXPROCS, at least 4.
+	Workers int
+	// ChunkClusters is how many clusters one worker reads at once; default 16 (1 MiB).
+	ChunkClusters int
+	// Progress, if set, is told guest bytes done (zero ranges included). It may be called from
+	// several goroutines at once.
+	Progress func(n int64)
+}
+
+// Stats say what Write did.
+type Stats struct {
+	DataBytes    int64 // guest bytes stored in data clusters
+	SkippedBytes int64 // guest bytes left unallocated (they read as zeros)
+	FileSize     int64 // the image file's size
+}
+
+var zeroCluster = make([]byte, ClusterSize)
+
+// Write writes d into f as a qcow2 version 3 image: f is truncated first, only clusters with
+// non-zero data are allocated, and on success the image is complete and synced. The header is
+// written (and synced) after everything else, so an image cut short by a crash or a cancelled ctx
+// has no valid header. It reads d's extents once and each data cluster once.
+func Write(ctx context.Context, f *os.File, d target.Disk, opts Options) (Stats, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if opts.ChunkClusters <= 0 {
+		opts.ChunkClusters = 16
+	}
+	progress := opts.Progress
+	if progress == nil {
+		progress = func(int64) {}
+	}
+	ext, err := d.DataExtents(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	l, err := plan(d.Size(), ext)
+	if err != nil {
+		return Stats{}, fmt.Errorf("disk %s: %w", d.Name(), err)
+	}
+	if err := f.Truncate(0); err != nil {
+		return Stats{}, fmt.Errorf("truncate %s: %w", f.Name(), err)
+	}
+	if err := f.Truncate(l.total * ClusterSize); err != nil {
+		return Stats{}, fmt.Errorf("truncate %s: %w", f.Name(), err)
+	}
+	var inRuns int64
+	for _, r := range l.runs {
+		inRuns += l.guestBytes(r.guest, r.n)
+	}
+	progress(l.size - inRuns)
+	written := make([]atomic.Uint64, ceilDiv(l.nData, 64))
+	var dataBytes atomic.Int64
+	w := &dataWriter{l: l, f: f, d: d, written: written, progress: progress, dataBytes: &dataBytes}
+	w.pool.New = func() any { b := make([]byte, opts.ChunkClusters*ClusterSize); return &b }
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Workers)
+chunks:
+	for _, r := range l.runs {
+		for c := int64(0); c < r.n; c += int64(opts.ChunkClusters) {
+			if gctx.Err() != nil {
+				break chunks
+			}
+			n := min(int64(opts.ChunkClusters), r.n-c)
+			g.Go(func() error { return w.chunk(r.guest+c, n, r.host+c) })
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return Stats{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Stats{}, err
+	}
+	if err := w.tables(); err != nil {
+		return Stats{}, err
+	}
+	if err := f.Sync(); err != nil {
+		return Stats{}, fmt.Errorf("sync %s: %w", f.Name(), err)
+	}
+	hdr := make([]byte, ClusterSize)
+	copy(hdr, l.header().Marshal())
+	if _, err := f.WriteAt(hdr, 0); err != nil {
+		return Stats{}, fmt.Errorf("write header of %s: %w", f.Name(), err)
+	}
+	if err := f.Sync(); err != nil {
+		return Stats{}, fmt.Errorf("sync %s: %w", f.Name(), err)
+	}
+	db := dataBytes.Load()
+	return Stats{DataBytes: db, SkippedBytes: l.size - db, FileSize: l.total * ClusterSize}, nil
+}
+
+// guestBytes is how many bytes of the disk n clusters from guest cluster g cover.
+func (l *layout) guestBytes(g, n int64) int64 {
+	return min((g+n)*ClusterSize, l.size) - g*ClusterSize
+}
+
+type dataWriter struct {
+	l         *layout
+	f         *os.File
+	d         target.Disk
+	written   []atomic.Uint64 // bit i: data cluster l.data+i holds data
+	progress  func(int64)
+	dataBytes *atomic.Int64
+	pool      sync.Pool
+}
+
+// chunk copies n guest clusters from guest cluster g to host cluster h, leaving all-zero
+// clusters unwritten.
+func (w *dataWriter) chunk(g, n, h int64) error {
+	bp := w.pool.Get().(*[]byte)
+	defer w.pool.Put(bp)
+	buf := (*bp)[:n*ClusterSize]
+	want := w.l.guestBytes(g, n)
+	if k, err := w.d.ReadAt(buf[:want], g*ClusterSize); err != nil && !(errors.Is(err, io.EOF) && int64(k) == want) {
+		return fmt.Errorf("read disk %s at %d: %w", w.d.Name(), g*ClusterSize, err)
+	}
+	clear(buf[want:])
+	flush := func(from, to int64) error { // clusters [from, to) of the chunk
+		if from == to {
+			return nil
+		}
+		if _, err := w.f.WriteAt(buf[from*ClusterSize:to*ClusterSize], (h+from)*ClusterSize); err != nil {
+			return fmt.Errorf("write %s: %w", w.f.Name(), err)
+		}
+		return nil
+	}
+	start := int64(0)
+	for i := int64(0); i < n; i++ {
+		if bytes.Equal(buf[i*ClusterSize:(i+1)*ClusterSize], zeroCluster) {
+			if err := flush(start, i); err != nil {
+				return err
+			}
+			start = i + 1
+			continue
+		}
+		bit := h + i - w.l.data
+		w.written[bit/64].Or(1 << (bit % 64))
+		w.dataBytes.Add(w.l.guestBytes(g+i, 1))
+	}
+	if err := flush(start, n); err != nil {
+		return err
+	}
+	w.progress(want)
+	return nil
+}
+
+func (w *dataWriter) hasData(host int64) bool {
+	bit := host - w.l.data
+	return w.written[bit/64].Load()&(1<<(bit%64)) != 0
+}
+
+// tables writes the L2 tables, refcount blocks, refcount table and L1 table.
+func (w *dataWriter) tables() error {
+	l := w.l
+	be := binary.BigEndian
+	buf := make([]byte, ClusterSize)
+	put := func(cluster int64, what string) error {
+		if _, err := w.f.WriteAt(buf, cluster*ClusterSize); err != nil {
+			return fmt.Errorf("write %s of %s: %w", what, w.f.Name(), err)
+		}
+		return nil
+	}
+	ri := 0
+	for j, li := range l.l2Index {
+		clear(buf)
+		lo, hi := li*l2Entries, (li+1)*l2Entries
+		for ri < len(l.runs) && l.runs[ri].guest+l.runs[ri].n <= lo {
+			ri++
+		}
+		for k := ri; k < len(l.runs) && l.runs[k].guest < hi; k++ {
+			r := l.runs[k]
+			for g := max(r.guest, lo); g < min(r.guest+r.n, hi); g++ {
+				if host := r.host + g - r.guest; w.hasData(host) {
+					be.PutUint64(buf[(g-lo)*8:], uint64(host*ClusterSize)|flagCopied)
+				}
+			}
+		}
+		if err := put(l.l2+int64(j), "l2 table"); err != nil {
+			return err
+		}
+	}
+	for b := int64(0); b < l.rbc; b++ {
+		clear(buf)
+		for i := int64(0); i < refcountEntries; i++ {
+			c := b*refcountEntries + i
+			if c >= l.total {
+				break
+			}
+			if c < l.data || w.hasData(c) {
+				be.PutUint16(buf[i*2:], 1)
+			}
+		}
+		if err := put(l.rb+b, "refcount block"); err != nil {
+			return err
+		}
+	}
+	for t := int64(0); t < l.rtc; t++ {
+		clear(buf)
+		for i := int64(0); i < ClusterSize/8; i++ {
+			if b := t*ClusterSize/8 + i; b < l.rbc {
+				be.PutUint64(buf[i*8:], uint64((l.rb+b)*ClusterSize))
+			}
+		}
+		if err := put(l.rt+t, "refcount table"); err != nil {
+			return err
+		}
+	}
+	l1 := make([]byte, l.l1c*ClusterSize)
+	for j, li := range l.l2Index {
+		be.PutUint64(l1[li*8:], uint64((l.l2+int64(j))*ClusterSize)|flagCopied)
+	}
+	if _, err := w.f.WriteAt(l1, l.l1*ClusterSize); err != nil {
+		return fmt.Errorf("write l1 table of %s: %w", w.f.Name(), err)
+	}
+	return nil
+}

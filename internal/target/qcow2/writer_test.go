@@ -1,0 +1,278 @@
+package qcow2
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/opensiterecovery/osr/internal/target"
+)
+
+// memDisk is a sparse disk in memory: segments of data, zeros elsewhere. Its extents are given
+// (ext) or are its segments.
+type memDisk struct {
+	size int64
+	segs []seg // ascending, not overlapping
+	ext  []target.Extent
+}
+
+type seg struct {
+	off  int64
+	data []byte
+}
+
+func (m *memDisk) Name() string { return "mem" }
+func (m *memDisk) Size() int64  { return m.size }
+func (m *memDisk) ReadAt(p []byte, off int64) (int, error) {
+	if off >= m.size {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), m.size-off)
+	clear(p[:n])
+	for _, s := range m.segs {
+		lo, hi := max(s.off, off), min(s.off+int64(len(s.data)), off+n)
+		if lo < hi {
+			copy(p[lo-off:hi-off], s.data[lo-s.off:hi-s.off])
+		}
+	}
+	if n < int64(len(p)) {
+		return int(n), io.EOF
+	}
+	return int(n), nil
+}
+func (m *memDisk) DataExtents(context.Context) ([]target.Extent, error) {
+	if m.ext != nil {
+		return m.ext, nil
+	}
+	var out []target.Extent
+	for _, s := range m.segs {
+		out = append(out, target.Extent{Off: s.off, Len: int64(len(s.data))})
+	}
+	return out, nil
+}
+
+// randomDisk is a disk of size bytes with random data at the given ranges ({off, len} pairs).
+func randomDisk(rng *rand.Rand, size int64, ranges ...int64) *memDisk {
+	d := &memDisk{size: size}
+	for i := 0; i < len(ranges); i += 2 {
+		b := make([]byte, ranges[i+1])
+		randomFill(rng, b)
+		d.segs = append(d.segs, seg{ranges[i], b})
+	}
+	return d
+}
+
+// rawFile writes d as a sparse raw image.
+func rawFile(t *testing.T, d *memDisk) string {
+	t.Helper()
+	raw := filepath.Join(t.TempDir(), "src.raw")
+	f, err := os.Create(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(d.size); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range d.segs {
+		if _, err := f.WriteAt(s.data, s.off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return raw
+}
+
+func qemuImg(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("qemu-img")
+	if err != nil {
+		t.Fatal("qemu-img not found: install it with apt-get install qemu-utils")
+	}
+	return p
+}
+
+// checkImage runs qemu-img check, info and compare on a qcow2 image of d.
+func checkImage(t *testing.T, path string, d *memDisk) {
+	t.Helper()
+	qi := qemuImg(t)
+	out, err := exec.Command(qi, "check", "-f", "qcow2", "--output=json", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("qemu-img check: %v\n%s", err, out)
+	}
+	var chk struct {
+		CheckErrors int `json:"check-errors"`
+		Leaks       int `json:"leaks"`
+		Corruptions int `json:"corruptions"`
+	}
+	if err := json.Unmarshal(out, &chk); err != nil {
+		t.Fatalf("qemu-img check output %s: %v", out, err)
+	}
+	if chk.CheckErrors != 0 || chk.Leaks != 0 || chk.Corruptions != 0 {
+		t.Fatalf("qemu-img check: %s", out)
+	}
+	out, err = exec.Command(qi, "info", "-f", "qcow2", "--output=json", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("qemu-img info: %v\n%s", err, out)
+	}
+	var info struct {
+		VirtualSize int64  `json:"virtual-size"`
+		Format      string `json:"format"`
+		ClusterSize int64  `json:"cluster-size"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.VirtualSize != d.size || info.Format != "qcow2" || info.ClusterSize != ClusterSize {
+		t.Fatalf("qemu-img info: %s", out)
+	}
+	raw := rawFile(t, d)
+	out, err = exec.Command(qi, "compare", "-f", "qcow2", "-F", "raw", path, raw).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Images are identical.") {
+		t.Fatalf("qemu-img compare: %v\n%s", err, out)
+	}
+}
+
+func randomFill(rng *rand.Rand, b []byte) {
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+}
+
+func TestWriteQemuChecks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	const size = 5<<20 + 12<<10 // not a whole number of clusters
+	zeroData := randomDisk(rng, 1<<20, 200<<10, 1<<10)
+	zeroData.ext = []target.Extent{{Off: 0, Len: 1 << 20}}
+	for _, tc := range []struct {
+		name      string
+		d         *memDisk
+		dataBytes int64
+	}{
+		{"sparse", randomDisk(rng, size, 0, 100, 70<<10, 230<<10, 2<<20, 1, size-5000, 5000), 6*ClusterSize + 12<<10},
+		{"full", randomDisk(rng, 3<<20, 0, 3<<20), 3 << 20},
+		{"empty", randomDisk(rng, 10<<20), 0},
+		// Extents claim the whole disk; only the cluster with data is allocated.
+		{"zero-clusters", zeroData, ClusterSize},
+		// 3 L2 tables' worth of guest space, mostly holes.
+		{"multi-l2", randomDisk(rng, 1<<30+1<<20, 0, 4096, 600<<20, 70000, 1<<30+1<<20-10, 10), 4 * ClusterSize},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "disk.qcow2")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var done atomic.Int64
+			st, err := Write(context.Background(), f, tc.d, Options{Workers: 3, ChunkClusters: 3, Progress: func(n int64) { done.Add(n) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done.Load() != tc.d.Size() {
+				t.Fatalf("progress %d, want %d", done.Load(), tc.d.Size())
+			}
+			if st.DataBytes != tc.dataBytes || st.SkippedBytes != tc.d.Size()-tc.dataBytes {
+				t.Fatalf("stats %+v, want %d data bytes", st, tc.dataBytes)
+			}
+			if fi, err := f.Stat(); err != nil || fi.Size() != st.FileSize {
+				t.Fatalf("file size %v, stats %+v (%v)", fi.Size(), st, err)
+			}
+			checkImage(t, path, tc.d)
+			hb := make([]byte, ClusterSize)
+			if _, err := f.ReadAt(hb, 0); err != nil {
+				t.Fatal(err)
+			}
+			h, err := ParseHeader(hb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Size != uint64(tc.d.Size()) || h.ClusterBits != ClusterBits || h.RefcountOrder != RefcountOrder {
+				t.Fatalf("header %+v", h)
+			}
+		})
+	}
+}
+
+// failDisk fails its reads after the first few.
+type failDisk struct {
+	memDisk
+	reads atomic.Int32
+}
+
+func (d *failDisk) ReadAt(p []byte, off int64) (int, error) {
+	if d.reads.Add(1) > 2 {
+		return 0, errors.New("source gone")
+	}
+	return d.memDisk.ReadAt(p, off)
+}
+
+// TestWriteFailureLeavesNoHeader: an image whose write failed midway has no valid header.
+func TestWriteFailureLeavesNoHeader(t *testing.T) {
+	src := randomDisk(rand.New(rand.NewPCG(1, 2)), 4<<20, 0, 4<<20)
+	d := &failDisk{memDisk: *src}
+	f, err := os.Create(filepath.Join(t.TempDir(), "disk.qcow2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = Write(context.Background(), f, d, Options{Workers: 1, ChunkClusters: 1})
+	if want := "read disk mem at 131072: source gone"; err == nil || err.Error() != want {
+		t.Fatalf("Write: %v, want %q", err, want)
+	}
+	hb := make([]byte, ClusterSize)
+	if _, err := f.ReadAt(hb, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseHeader(hb); !errors.Is(err, ErrNotQcow2) {
+		t.Fatalf("ParseHeader of a failed image: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Write(ctx, f, src, Options{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Write with a cancelled context: %v", err)
+	}
+}
+
+func TestPlan(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int64
+		ext  []target.Extent
+		want string
+	}{
+		{"zero size", 0, nil, "qcow2: disk size 0, want 1 to 70368744177664"},
+		{"outside", 1 << 20, []target.Extent{{Off: 1 << 20, Len: 1}}, "qcow2: data extent [1048576, 1048577) is outside the disk of 1048576 bytes or out of order"},
+		{"unordered", 1 << 20, []target.Extent{{Off: 1000, Len: 10}, {Off: 0, Len: 10}}, "qcow2: data extent [0, 10) is outside the disk of 1048576 bytes or out of order"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := plan(tc.size, tc.ext); err == nil || err.Error() != tc.want {
+				t.Fatalf("plan: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// A 4 TiB disk full of data needs several refcount blocks and two refcount table clusters
+	// would not be enough to be wrong: check the self-covering arithmetic.
+	for _, size := range []int64{1, ClusterSize, 4 << 40, MaxSize} {
+		l, err := plan(size, []target.Extent{{Off: 0, Len: size}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.rbc*refcountEntries < l.total || l.rtc*ClusterSize/8 < l.rbc || l.nData != ceilDiv(size, ClusterSize) {
+			t.Fatalf("size %d: layout %+v does not cover itself", size, *l)
+		}
+		if int64(len(l.l2Index)) != l.l1Size || l.runs[0].host != l.data {
+			t.Fatalf("size %d: layout %+v", size, *l)
+		}
+	}
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
