@@ -38,6 +38,8 @@ type MachineHealth struct {
 	Machine         string  `json:"machine"`
 	Connected       bool    `json:"connected"`
 	CommittedSeq    uint64  `json:"committed_seq"`
+	CommittedPoint  string  `json:"committed_point,omitempty"` // store point ID of CommittedSeq
+	DurableSeq      uint64  `json:"durable_seq"`               // newest seq acknowledged Durable (drain.go)
 	CachedPoints    int     `json:"cached_points"`
 	BacklogBytes    int64   `json:"backlog_bytes"`
 	ChurnBytesPerS  float64 `json:"churn_bytes_per_second"`
@@ -60,6 +62,7 @@ func (s *Server) Health() Health {
 	for _, m := range s.machineList() {
 		m.mu.Lock()
 		mh := MachineHealth{Machine: m.name, Connected: m.sess != nil, CommittedSeq: m.newest, CachedPoints: len(m.queue)}
+		mh.CommittedPoint, mh.DurableSeq = m.committed[m.newest], m.durableSeq()
 		m.mu.Unlock()
 		mh.BacklogBytes = m.backlog()
 		if r := s.rates.machines[m.name]; r != nil {
