@@ -43,6 +43,15 @@ func (s *Session) VMs(ctx context.Context) ([]VM, error) {
 		return nil, fmt.Errorf("read datacenters: %w", err)
 	}
 
+	var pgs []mo.DistributedVirtualPortgroup
+	if err := v.Retrieve(ctx, []string{"DistributedVirtualPortgroup"}, []string{"name", "key"}, &pgs); err != nil {
+		return nil, fmt.Errorf("read port groups: %w", err)
+	}
+	pgName := map[string]string{}
+	for _, p := range pgs {
+		pgName[p.Key] = p.Name
+	}
+
 	clusterName := map[types.ManagedObjectReference]string{}
 	for _, c := range clusters {
 		clusterName[c.Self] = c.Name
@@ -70,7 +79,13 @@ func (s *Session) VMs(ctx context.Context) ([]VM, error) {
 		if m.Config != nil && m.Config.Template {
 			continue
 		}
-		out = append(out, convert(m, hostOf[hostRef(m)].name, hostOf[hostRef(m)].cluster, dcName, dsName))
+		vm := convert(m, hostOf[hostRef(m)].name, hostOf[hostRef(m)].cluster, dcName, dsName)
+		for i, n := range vm.NICs {
+			if name := pgName[n.Network]; name != "" {
+				vm.NICs[i].Network = name
+			}
+		}
+		out = append(out, vm)
 	}
 	slices.SortFunc(out, func(a, b VM) int {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
@@ -95,7 +110,17 @@ func convert(m mo.VirtualMachine, host, cluster, dc string, dsName map[types.Man
 	if c := m.Config; c != nil {
 		out.UUID, out.InstanceID, out.GuestOS, guestID = c.Uuid, c.InstanceUuid, c.GuestFullName, c.GuestId
 		out.CPUs, out.MemoryMB = int(c.Hardware.NumCPU), int(c.Hardware.MemoryMB)
+		switch c.Firmware {
+		case string(types.GuestOsDescriptorFirmwareTypeEfi):
+			out.Firmware = "uefi"
+		case string(types.GuestOsDescriptorFirmwareTypeBios):
+			out.Firmware = "bios"
+		}
 		for _, d := range c.Hardware.Device {
+			if nic, ok := d.(types.BaseVirtualEthernetCard); ok {
+				out.NICs = append(out.NICs, convertNIC(nic.GetVirtualEthernetCard()))
+				continue
+			}
 			vd, ok := d.(*types.VirtualDisk)
 			if !ok {
 				continue
@@ -138,6 +163,11 @@ func convert(m mo.VirtualMachine, host, cluster, dc string, dsName map[types.Man
 		for _, n := range g.Net {
 			for _, ip := range n.IpAddress {
 				add(ip)
+				for i := range out.NICs {
+					if a := net.ParseIP(ip); a != nil && !a.IsLinkLocalUnicast() && n.MacAddress != "" && strings.EqualFold(out.NICs[i].MAC, n.MacAddress) {
+						out.NICs[i].IPs = append(out.NICs[i].IPs, a.String())
+					}
+				}
 			}
 		}
 	}
@@ -179,4 +209,20 @@ func familyOfID(id string) string {
 		return "linux"
 	}
 	return "other"
+}
+
+func convertNIC(e *types.VirtualEthernetCard) NIC {
+	n := NIC{MAC: e.MacAddress}
+	if di := e.DeviceInfo; di != nil {
+		n.Label = di.GetDescription().Label
+	}
+	switch b := e.Backing.(type) {
+	case *types.VirtualEthernetCardNetworkBackingInfo:
+		n.Network = b.DeviceName
+	case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+		n.Network = b.Port.PortgroupKey
+	case *types.VirtualEthernetCardOpaqueNetworkBackingInfo:
+		n.Network = b.OpaqueNetworkId
+	}
+	return n
 }

@@ -116,6 +116,23 @@ func decode(b []byte) (*file, error) {
 		default:
 			return nil, fmt.Errorf("decode inventory: vcenter %s: invalid status %q", v.Name, v.Status)
 		}
+		if v.Thumbprint != "" {
+			if tp, err := NormalizeThumbprint(v.Thumbprint); err != nil || tp != v.Thumbprint {
+				return nil, fmt.Errorf("decode inventory: vcenter %s: thumbprint %q is not in the form AB:CD:...", v.Name, v.Thumbprint)
+			}
+		}
+		for _, vm := range v.VMs {
+			if vm.Machine == "" {
+				continue
+			}
+			if err := ValidMachineName(vm.Machine); err != nil {
+				return nil, fmt.Errorf("decode inventory: vcenter %s: VM %s: %w", v.Name, vm.Name, err)
+			}
+			if seen["vm/"+vm.Machine] {
+				return nil, fmt.Errorf("decode inventory: machine name %s is given to two VMs", vm.Machine)
+			}
+			seen["vm/"+vm.Machine] = true
+		}
 	}
 	for _, m := range f.Machines {
 		if err := ValidName(m.Name); err != nil {
@@ -140,7 +157,12 @@ func (inv *Inventory) load() (*file, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
-	return decode(b)
+	f, err := decode(b)
+	if err != nil {
+		return nil, err
+	}
+	assignAll(f)
+	return f, nil
 }
 
 func (inv *Inventory) view(ctx context.Context, fn func(*file) error) error {
@@ -186,9 +208,12 @@ func (inv *Inventory) AddVCenter(ctx context.Context, v VCenter) error {
 	if v.Port < 1 || v.Port > 65535 {
 		return fmt.Errorf("invalid port %d", v.Port)
 	}
-	tp, err := NormalizeThumbprint(v.Thumbprint)
-	if err != nil {
-		return err
+	tp := "" // none: pinned at the first connection (vCenters added through the vault)
+	if v.Thumbprint != "" {
+		var err error
+		if tp, err = NormalizeThumbprint(v.Thumbprint); err != nil {
+			return err
+		}
 	}
 	v.Thumbprint, v.Status, v.Error, v.VMs = tp, Unknown, "", []VM{}
 	v.Added = inv.clock.Now().UTC().Truncate(time.Second)
@@ -247,7 +272,7 @@ func (inv *Inventory) AddMachine(ctx context.Context, m Machine) (Machine, error
 	if m.Name == "" {
 		m.Name = strings.ToLower(strings.ReplaceAll(m.Address, ":", "-"))
 	}
-	if err := ValidName(m.Name); err != nil {
+	if err := ValidMachineName(m.Name); err != nil {
 		return Machine{}, err
 	}
 	if m.Account == "" {
@@ -261,6 +286,13 @@ func (inv *Inventory) AddMachine(ctx context.Context, m Machine) (Machine, error
 			}
 			if strings.EqualFold(o.Address, m.Address) {
 				return fmt.Errorf("machine %s: address %s is already added as %s", m.Name, m.Address, o.Name)
+			}
+		}
+		for _, v := range f.VCenters {
+			for _, vm := range v.VMs {
+				if vm.Machine == m.Name {
+					return fmt.Errorf("machine %s: the name is taken by VM %s of vCenter %s", m.Name, vm.Name, v.Name)
+				}
 			}
 		}
 		f.Machines = append(f.Machines, m)
@@ -303,11 +335,39 @@ func (inv *Inventory) record(ctx context.Context, name string, at time.Time, abo
 			return nil
 		}
 		changes = Diff(v.VMs, vms)
+		prev := v.VMs
 		v.Status, v.Error, v.LastSync, v.VMs = Connected, "", at, vms
+		assignMachines(f, name, prev)
 		if about != "" {
 			v.About = about
 		}
 		return nil
 	})
 	return changes, err
+}
+
+// pin records the thumbprint of a vCenter that had none.
+func (inv *Inventory) pin(ctx context.Context, name, tp string) error {
+	return inv.update(ctx, func(f *file) error {
+		i := slices.IndexFunc(f.VCenters, func(v VCenter) bool { return v.Name == name })
+		if i < 0 {
+			return fmt.Errorf("vcenter %s: %w", name, ErrNotFound)
+		}
+		if f.VCenters[i].Thumbprint == "" {
+			f.VCenters[i].Thumbprint = tp
+		}
+		return nil
+	})
+}
+
+// markRefreshed records that the vault's refresh request gen was carried out.
+func (inv *Inventory) markRefreshed(ctx context.Context, name string, gen int64) error {
+	return inv.update(ctx, func(f *file) error {
+		i := slices.IndexFunc(f.VCenters, func(v VCenter) bool { return v.Name == name })
+		if i < 0 {
+			return fmt.Errorf("vcenter %s: %w", name, ErrNotFound)
+		}
+		f.VCenters[i].Refreshed = max(f.VCenters[i].Refreshed, gen)
+		return nil
+	})
 }

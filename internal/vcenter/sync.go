@@ -104,8 +104,23 @@ func (s *Syncer) collect(ctx context.Context, v VCenter) (string, []VM, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	if acc.Type != accounts.VCenter {
+		return "", nil, fmt.Errorf("account %s is a %s account; vCenter discovery needs a vcenter account", v.Account, acc.Type)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if v.Thumbprint == "" {
+		// Added through the vault without a thumbprint: the certificate presented at the first
+		// connection is pinned (the vault shows it to compare).
+		tp, err := Probe(ctx, v.Address, v.Port, s.dial)
+		if err != nil {
+			return "", nil, err
+		}
+		if err := s.inv.pin(ctx, v.Name, tp); err != nil {
+			return "", nil, err
+		}
+		v.Thumbprint = tp
+	}
 	sess, err := Connect(ctx, Endpoint{Address: v.Address, Port: v.Port, User: acc.User, Password: string(secret),
 		Thumbprint: v.Thumbprint, DialTimeout: s.dial})
 	if err != nil {

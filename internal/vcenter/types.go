@@ -28,12 +28,17 @@ type VCenter struct {
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
 	LastSync    time.Time `json:"last_sync,omitzero"` // the last successful sync
 	About       string    `json:"about,omitempty"`    // product and version, e.g. "VMware vCenter Server 8.0.3"
-	VMs         []VM      `json:"vms"`
+	// Refreshed is the last refresh request of the vault carried out (docs/control-plane.md).
+	Refreshed int64 `json:"refreshed,omitempty"`
+	VMs       []VM  `json:"vms"`
 }
 
 // VM is one discovered virtual machine.
 type VM struct {
-	Name        string   `json:"name"`
+	Name string `json:"name"`
+	// Machine is the VM's osr machine name (vault inventory, protected item, agent): derived from
+	// its name when first discovered, then kept while the VM exists (see MachineName).
+	Machine     string   `json:"machine,omitempty"`
 	MoRef       string   `json:"moref"`         // managed object ID, e.g. vm-42
 	UUID        string   `json:"uuid"`          // BIOS UUID
 	InstanceID  string   `json:"instance_uuid"` // vCenter instance UUID
@@ -47,7 +52,17 @@ type VM struct {
 	Datastores  []string `json:"datastores"`
 	CPUs        int      `json:"cpus"`
 	MemoryMB    int      `json:"memory_mb"`
+	Firmware    string   `json:"firmware,omitempty"` // bios or uefi
+	NICs        []NIC    `json:"nics,omitempty"`
 	Disks       []Disk   `json:"disks"`
+}
+
+// NIC is one virtual network adapter of a VM.
+type NIC struct {
+	Label   string   `json:"label"` // "Network adapter 1"
+	MAC     string   `json:"mac,omitempty"`
+	Network string   `json:"network"`       // port group name (key of a distributed port group)
+	IPs     []string `json:"ips,omitempty"` // from VMware Tools
 }
 
 // Disk is one virtual disk of a VM.
