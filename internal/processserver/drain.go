@@ -3,8 +3,35 @@ package processserver
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
+
+// DrainState is one machine in /health's "drain": how far what the server acknowledged is
+// committed. A configuration server answers "latest received" from it (docs/pipeline.md, "Planned
+// failover"): once CommittedSeq ≥ the DurableSeq it saw after the request began, CommittedPoint
+// holds every block acknowledged before.
+type DrainState struct {
+	Machine        string `json:"machine"`
+	DurableSeq     uint64 `json:"durable_seq"`   // newest seq acknowledged Durable (or committed)
+	CommittedSeq   uint64 `json:"committed_seq"` // newest committed seq
+	CommittedPoint string `json:"committed_point,omitempty"`
+	CachedPoints   int    `json:"cached_points"`
+}
+
+// drainStates returns the drain state of every machine, by name.
+func (s *Server) drainStates() []DrainState {
+	out := []DrainState{}
+	for _, m := range s.machineList() {
+		m.mu.Lock()
+		out = append(out, DrainState{Machine: m.name, DurableSeq: m.durableSeq(), CommittedSeq: m.newest,
+			CommittedPoint: m.committed[m.newest], CachedPoints: len(m.queue)})
+		m.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b DrainState) int { return strings.Compare(a.Machine, b.Machine) })
+	return out
+}
 
 // DrainResult is the newest committed point of a machine once everything received for it before
 // the drain began is committed.

@@ -27,8 +27,8 @@ func TestDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.expect(wire.TypeDurable)
-	h := machineHealth(e.srv, "web01")
-	if h.DurableSeq != 1 || h.CommittedSeq != 0 || h.CommittedPoint != "" {
+	h := drainState(e.srv, "web01")
+	if h != (DrainState{Machine: "web01", DurableSeq: 1, CachedPoints: 1}) {
 		t.Fatalf("health before the commit: %+v", h)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -43,7 +43,7 @@ func TestDrain(t *testing.T) {
 	if got := exportDisk(t, e.repo, res.Point, "sda"); !bytes.Equal(got, d.data) {
 		t.Fatal("the drained point does not hold the acknowledged blocks")
 	}
-	if h := machineHealth(e.srv, "web01"); h.DurableSeq != 1 || h.CommittedSeq != 1 || h.CommittedPoint != res.Point {
+	if h := drainState(e.srv, "web01"); h != (DrainState{Machine: "web01", DurableSeq: 1, CommittedSeq: 1, CommittedPoint: res.Point}) {
 		t.Fatalf("health after the commit: %+v", h)
 	}
 	// Nothing pending: at once.
@@ -56,11 +56,11 @@ func TestDrain(t *testing.T) {
 	}
 }
 
-func machineHealth(s *Server, machine string) MachineHealth {
-	for _, m := range s.Health().Machines {
+func drainState(s *Server, machine string) DrainState {
+	for _, m := range s.Health().Drain {
 		if m.Machine == machine {
 			return m
 		}
 	}
-	return MachineHealth{}
+	return DrainState{}
 }

@@ -31,6 +31,8 @@ type Health struct {
 	ConnectedAgents  int             `json:"connected_agents"`
 	LastError        string          `json:"last_error,omitempty"`
 	Machines         []MachineHealth `json:"machines"`
+	// Drain is, per machine, how far what was acknowledged is committed (drain.go).
+	Drain []DrainState `json:"drain"`
 }
 
 // MachineHealth is one machine in /health.
@@ -38,8 +40,6 @@ type MachineHealth struct {
 	Machine         string  `json:"machine"`
 	Connected       bool    `json:"connected"`
 	CommittedSeq    uint64  `json:"committed_seq"`
-	CommittedPoint  string  `json:"committed_point,omitempty"` // store point ID of CommittedSeq
-	DurableSeq      uint64  `json:"durable_seq"`               // newest seq acknowledged Durable (drain.go)
 	CachedPoints    int     `json:"cached_points"`
 	BacklogBytes    int64   `json:"backlog_bytes"`
 	ChurnBytesPerS  float64 `json:"churn_bytes_per_second"`
@@ -62,7 +62,6 @@ func (s *Server) Health() Health {
 	for _, m := range s.machineList() {
 		m.mu.Lock()
 		mh := MachineHealth{Machine: m.name, Connected: m.sess != nil, CommittedSeq: m.newest, CachedPoints: len(m.queue)}
-		mh.CommittedPoint, mh.DurableSeq = m.committed[m.newest], m.durableSeq()
 		m.mu.Unlock()
 		mh.BacklogBytes = m.backlog()
 		if r := s.rates.machines[m.name]; r != nil {
@@ -77,6 +76,7 @@ func (s *Server) Health() Health {
 		h.Machines = append(h.Machines, mh)
 	}
 	s.rates.mu.Unlock()
+	h.Drain = s.drainStates()
 	sort.Slice(h.Machines, func(i, j int) bool { return h.Machines[i].Machine < h.Machines[j].Machine })
 	switch {
 	case h.BacklogBytes == 0:
