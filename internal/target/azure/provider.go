@@ -156,7 +156,7 @@ func (p *Provider) Create(ctx context.Context, req target.Request, progress targ
 		before := c.written.Load()
 		beforePresent := c.present.Load()
 		up := &diskUpload{
-			p: p, client: p.container.NewPageBlobClient(dir + "/" + d.Name() + ".vhd"), disk: d, counts: &c, onDone: report,
+			p: p, client: p.container.NewPageBlobClient(dir + "/" + d.Name() + ".vhd"), url: res.Disks[i], disk: d, counts: &c, onDone: report,
 			want: blobMeta{Run: req.Run, Point: req.Definition.PointID, Disk: d.Name(), DiskSize: d.Size()},
 		}
 		if err := up.upload(ctx); err != nil {

@@ -32,6 +32,7 @@ type counts struct {
 type diskUpload struct {
 	p      *Provider
 	client *pageblob.Client
+	url    string // the blob's URL for messages (no SAS token)
 	disk   target.Disk
 	want   blobMeta // Created is filled in by prepare
 	counts *counts
@@ -53,7 +54,8 @@ func (u *diskUpload) upload(ctx context.Context) error {
 		return err
 	}
 	if meta.Complete {
-		u.p.log.InfoContext(ctx, "azure target: page blob already complete", "blob", redact(u.client.URL()))
+		u.p.log.InfoContext(ctx, "azure target: page blob already complete", "blob", u.url)
+		u.counts.present.Add(size)
 		u.onDone(size)
 		return nil
 	}
@@ -72,8 +74,11 @@ func (u *diskUpload) upload(ctx context.Context) error {
 		inWindows += min(w.end, size) - w.off
 	}
 	u.onDone(size - inWindows) // holes and what is below the watermark need no work
+	for _, e := range aligned { // an earlier attempt wrote the data extents below the watermark
+		u.counts.present.Add(max(min(e.Off+e.Len, meta.Watermark, size)-e.Off, 0))
+	}
 	if meta.Watermark > 0 {
-		u.p.log.InfoContext(ctx, "azure target: resuming page blob", "blob", redact(u.client.URL()),
+		u.p.log.InfoContext(ctx, "azure target: resuming page blob", "blob", u.url,
 			"watermark", meta.Watermark, "written_ranges", len(ranges))
 	}
 
@@ -117,7 +122,7 @@ func (u *diskUpload) prepare(ctx context.Context) (blobMeta, pageRanges, error) 
 			reason = fmt.Sprintf("it is of run %q, point %q, disk %q of %d bytes", have.Run, have.Point, have.Disk, have.DiskSize)
 		}
 		u.p.log.WarnContext(ctx, "azure target: page blob is not of this upload; starting it over",
-			"blob", redact(u.client.URL()), "reason", reason)
+			"blob", u.url, "reason", reason)
 	case bloberror.HasCode(err, bloberror.BlobNotFound):
 	default:
 		return blobMeta{}, nil, fmt.Errorf("azure target: disk %s: %w", u.disk.Name(), err)
