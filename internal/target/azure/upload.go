@@ -73,7 +73,7 @@ func (u *diskUpload) upload(ctx context.Context) error {
 	for _, w := range wins {
 		inWindows += min(w.end, size) - w.off
 	}
-	u.onDone(size - inWindows) // holes and what is below the watermark need no work
+	u.onDone(size - inWindows)  // holes and what is below the watermark need no work
 	for _, e := range aligned { // an earlier attempt wrote the data extents below the watermark
 		u.counts.present.Add(max(min(e.Off+e.Len, meta.Watermark, size)-e.Off, 0))
 	}
