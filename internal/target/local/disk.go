@@ -161,7 +161,11 @@ func (p *Provider) writeRaw(ctx context.Context, f *os.File, d target.Disk, add 
 		data += e.Len
 	}
 	if x, ok := d.(target.RawExporter); ok {
-		return data, x.ExportRaw(ctx, f, add)
+		if err := x.ExportRaw(ctx, f, add); err != nil {
+			return 0, err
+		}
+		// An export stopped between batches by ctx may return no error: never call it complete.
+		return data, ctx.Err()
 	}
 	return p.copyExtents(ctx, f, d, ext, add)
 }
