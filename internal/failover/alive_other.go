@@ -1,0 +1,6 @@
+//go:build !unix
+
+package failover
+
+// processGone cannot tell here: the lease decides.
+func processGone(pid int) bool { return false }
