@@ -37,6 +37,7 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /v1/infrastructure", func(w http.ResponseWriter, r *http.Request) {
 		enroll.WriteJSON(w, http.StatusOK, s.Infrastructure())
 	})
+	s.scaleOutRoutes(mux) // assign_http.go
 	return mux
 }
 

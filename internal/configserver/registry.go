@@ -59,6 +59,7 @@ type Registry struct {
 	beats   map[string]seen // "ps/NAME" or "agent/NAME"
 	changed chan struct{}   // closed and replaced at every ConfigVersion change
 	reports chan struct{}   // receives when an agent's replication report changed
+	so      scaleState      // scale-out: averages, holds, resync budget (balance.go, budget.go)
 }
 
 // OpenRegistry loads state.json at path (missing: empty).
@@ -188,10 +189,13 @@ func hasPS(st *state, name string) bool {
 // SetDesired stores the vault's desired state and applies its process server choices.
 func (r *Registry) SetDesired(d *vaultlink.DesiredState) error {
 	return r.update(true, func(st *state) error {
+		prev := st.Desired
 		st.Desired = d
 		for i, a := range st.Agents {
 			for _, it := range d.Items {
-				if it.Machine == a.Machine && it.ProcessServer != "" && hasPS(st, it.ProcessServer) {
+				// Only a new choice of the vault moves a machine: one it made before may have been
+				// overridden by a switch, a balance or an automatic move since.
+				if it.Machine == a.Machine && it.ProcessServer != "" && hasPS(st, it.ProcessServer) && desiredPS(prev, a.Machine) != it.ProcessServer {
 					st.Agents[i].ProcessServer = it.ProcessServer
 				}
 			}
@@ -340,6 +344,7 @@ func (r *Registry) AgentConfig(machine string) (AgentConfig, bool) {
 			}
 		}
 	}
+	c.Replicate = c.Replicate && r.allowedLocked(machine) // the resync budget (budget.go)
 	return c, true
 }
 

@@ -86,6 +86,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, reg: reg, id: id, registry: registry}
+	if err := s.loadScaleOut(); err != nil {
+		return nil, err
+	}
 	h := sha256.Sum256(id.TLS.Certificate[0])
 	s.enroll, err = enroll.NewServer(enroll.ServerConfig{
 		Authority: id.Authority,
@@ -158,6 +161,8 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.vaultLoop(vctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.scaleOutLoop(vctx) }() // balance_auto.go
 	for _, run := range s.cfg.Services {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(vctx) }()

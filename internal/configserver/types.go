@@ -23,6 +23,11 @@ type PSHealth struct {
 	DrainSeconds     float64  `json:"drain_seconds"` // projected time to upload the backlog; -1: no upload progress
 	ConnectedAgents  int      `json:"connected_agents"`
 	LastError        string   `json:"last_error,omitempty"`
+	// Cache size and free bytes, and the machines with their change rates: what switch, balance
+	// and the automatic moves weigh (balance.go).
+	CacheBytes     int64           `json:"cache_bytes,omitempty"`
+	CacheFreeBytes int64           `json:"cache_free_bytes,omitempty"`
+	Machines       []MachineReport `json:"machines,omitempty"`
 }
 
 // drain is the projected drain time; a backlog without upload progress counts as a day.
@@ -45,6 +50,9 @@ type AgentHeartbeat struct {
 	LastPointTime  *time.Time `json:"last_point_time,omitempty"`
 	LastPointID    string     `json:"last_point_id,omitempty"`
 	Error          string     `json:"error,omitempty"`
+	// ProcessServerConnected: whether the agent has a session with its process server now (absent:
+	// an agent that does not say); agents that all cannot reach theirs make it lost (balance.go).
+	ProcessServerConnected *bool `json:"process_server_connected,omitempty"`
 }
 
 // HeartbeatAnswer answers a heartbeat: the version of the holder's configuration, so that it

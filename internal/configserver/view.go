@@ -38,8 +38,12 @@ func (r *Registry) View() ([]PSView, []AgentView) {
 	for _, a := range r.st.Agents {
 		b := r.beats["agent/"+a.Machine]
 		st, why := agentStatus(r.clock, b.at, b.agent)
+		state := b.agent.State
+		if r.queuedLocked(a.Machine) {
+			state = "queued" // waits for a slot of the resync budget (budget.go)
+		}
 		agents = append(agents, AgentView{Machine: a.Machine, ProcessServer: a.ProcessServer, Status: st, Reason: why,
-			LastSeen: timePtr(b.at), State: b.agent.State})
+			LastSeen: timePtr(b.at), State: state})
 	}
 	return pss, agents
 }
