@@ -569,3 +569,5 @@ func (e *env) pointIDs() []string {
 	}
 	return out
 }
+
+func readFile(p string) ([]byte, error) { return os.ReadFile(p) }
