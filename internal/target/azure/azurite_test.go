@@ -12,9 +12,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
+	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/target"
 	"github.com/opensiterecovery/osr/internal/target/azure"
 	"github.com/opensiterecovery/osr/internal/target/vhd"
@@ -147,7 +149,11 @@ func checkBlob(t *testing.T, c *container.Client, cfg azure.Config, url, src str
 func TestCreate(t *testing.T) {
 	cfg, c := azuriteConfig(t)
 	cfg.Window, cfg.MinZeroGap, cfg.Prefix = mib, 4096, "failovers/site-a"
-	p := newProvider(t, cfg)
+	created := time.Date(2026, 5, 1, 10, 30, 0, 0, time.UTC)
+	p, err := azure.New(cfg, azure.Deps{Clock: clock.NewFake(created)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	sda := makeSDA(t, dir)
 	sdbPath := makeSparse(t, dir, "sdb", 3*mib)
@@ -194,8 +200,16 @@ func TestCreate(t *testing.T) {
 	if got, want := pageRanges(t, c, blobName(t, cfg, res.Disks[1])), []target.Extent{{Off: 3 * mib, Len: 512}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("sdb page ranges %v, want only the footer %v", got, want)
 	}
+	// The footer's time is the blob's creation on the provider's clock.
+	blobBytes, err := os.ReadFile(sdaBlob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := vhd.ParseFooter(blobBytes[len(blobBytes)-vhd.FooterSize:]); !f.Time().Equal(created) || f.UniqueID[6]>>4 != 8 {
+		t.Errorf("footer time %v, want %v; unique id %x, want a version 8 UUID", f.Time(), created, f.UniqueID)
+	}
 	md := blobMetadata(t, c, blobName(t, cfg, res.Disks[0]))
-	for k, v := range map[string]string{"osr_run": "job-1", "osr_point": "p-17", "osr_disk": "sda", "osr_complete": "true",
+	for k, v := range map[string]string{"osr_run": "job-1", "osr_created": strconv.FormatInt(created.Unix(), 10), "osr_point": "p-17", "osr_disk": "sda", "osr_complete": "true",
 		"osr_disk_size": strconv.FormatInt(sda.size, 10), "osr_format": "1"} {
 		if md[k] != v {
 			t.Errorf("metadata %s = %q, want %q", k, md[k], v)

@@ -29,7 +29,7 @@ type Config struct {
 	// CreateContainer creates the container when it does not exist.
 	CreateContainer bool
 
-	// Workers is how many page writes run at once (default 4).
+	// Workers is how many windows are read and written at once (default 8).
 	Workers int
 	// MinZeroGap is the shortest all-zero stretch inside a window that is skipped rather than
 	// written with its neighbours (a multiple of 512; default 64 KiB). Zero pages at a window's
@@ -93,7 +93,7 @@ func (c *Config) withDefaults() error {
 		}
 	}
 	if c.Workers == 0 {
-		c.Workers = 4
+		c.Workers = 8
 	}
 	if c.Workers < 1 || c.Workers > 64 {
 		return fmt.Errorf("azure target: workers %d is not between 1 and 64", c.Workers)
