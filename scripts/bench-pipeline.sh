@@ -22,7 +22,9 @@
 #
 # Environment (defaults in brackets): BENCH_DIR [/var/tmp/osr-bench-pipeline], BENCH_SIZE [2G],
 # BENCH_IMAGE [BENCH_DIR/image-BENCH_SIZE.raw], BENCH_PERCENT [1], BENCH_AGENTS [50],
-# BENCH_SMALL [32M], BENCH_TIMEOUT seconds for each wait [900], OSR_BIN (a prebuilt osr).
+# BENCH_SMALL [32M], BENCH_TIMEOUT seconds for each wait [900], OSR_BIN (a prebuilt osr),
+# BENCH_PROFILE (a directory: the process server and the 2 GiB agent write CPU profiles there,
+# ps.pprof and agent.pprof, when they stop). BENCH_AGENTS=0 leaves out step e.
 #
 # Exit status: 0 when every step ran (goal misses are reported, not fatal); 1 when a step failed.
 set -euo pipefail
@@ -35,6 +37,7 @@ BENCH_PERCENT=${BENCH_PERCENT:-1}
 BENCH_AGENTS=${BENCH_AGENTS:-50}
 BENCH_SMALL=${BENCH_SMALL:-32M}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-900}
+BENCH_PROFILE=${BENCH_PROFILE:-}
 RUN=$BENCH_DIR/run
 LOGS=$RUN/logs
 BIN=$BENCH_DIR/bin
@@ -78,6 +81,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	"$ROOT/scripts/sshd-loopback.sh" stop "$RUN/sshd" >/dev/null 2>&1 || true
+	cg_clean
 }
 trap cleanup EXIT
 
@@ -89,6 +93,34 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # cpu PID: user+system CPU seconds the process used so far.
 TCK=$(getconf CLK_TCK)
 cpu() { awk -v t="$TCK" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# CPU of a group of processes, with their children: each side of the comparison runs in its own
+# control group (cgroup v1 cpuacct, else cgroup v2), so the figure counts rsync, ssh, sshd and the
+# remote rsync, and the agent and the process server, whatever else runs on the machine.
+if [[ -d /sys/fs/cgroup/cpuacct ]]; then
+	CG_ROOT=/sys/fs/cgroup/cpuacct
+elif [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+	CG_ROOT=/sys/fs/cgroup
+else
+	die "no cgroup file system for CPU accounting (/sys/fs/cgroup/cpuacct or cgroup v2)"
+fi
+# cg_join NAME PID: moves PID (and its future children) into the group osr-bench-NAME.
+cg_join() { mkdir -p "$CG_ROOT/osr-bench-$1" && echo "$2" >"$CG_ROOT/osr-bench-$1/cgroup.procs"; }
+# cg_cpu NAME: CPU seconds the group used so far.
+cg_cpu() {
+	local d=$CG_ROOT/osr-bench-$1
+	if [[ -f $d/cpuacct.usage ]]; then awk '{ printf "%.2f\n", $1 / 1e9 }' "$d/cpuacct.usage"
+	else awk '$1 == "usage_usec" { printf "%.2f\n", $2 / 1e6 }' "$d/cpu.stat"; fi
+}
+cg_clean() {
+	local n d
+	for n in rsync osr; do
+		d=$CG_ROOT/osr-bench-$n
+		[[ -d $d ]] || continue
+		while read -r p; do echo "$p" >"$CG_ROOT/cgroup.procs" 2>/dev/null || true; done <"$d/cgroup.procs"
+		rmdir "$d" 2>/dev/null || true
+	done
+}
 
 # peak_rss PID: VmHWM in KiB.
 peak_rss() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -114,11 +146,14 @@ tls:
   key: $PKI/ps1.key
 cache:
   dir: $RUN/ps-cache
+  # A budget, so that a shared disk that is already full elsewhere does not hold reading.
+  max_bytes: 17179869184
 store:
   repo: $OSR_REPO
   password_file: $RUN/vault-password
 EOF
-	"$OSR" process-server serve --config "$RUN/ps.yaml" >"$LOGS/ps.log" 2>&1 &
+	if [[ -n $BENCH_PROFILE ]]; then mkdir -p "$BENCH_PROFILE"; fi
+	(cg_join osr "$BASHPID" && OSR_CPUPROFILE=${BENCH_PROFILE:+$BENCH_PROFILE/ps.pprof} exec "$OSR" process-server serve --config "$RUN/ps.yaml" >"$LOGS/ps.log" 2>&1) &
 	PS_PID=$!
 	PIDS+=("$PS_PID")
 	local deadline=$((SECONDS + 30))
@@ -153,7 +188,9 @@ EOF
 }
 
 start_agent() {
-	"$OSR" mobility serve --config "$RUN/agent-$1.yaml" >"$LOGS/agent-$1.log" 2>&1 &
+	local prof=
+	if [[ -n $BENCH_PROFILE && $1 == bench ]]; then prof=$BENCH_PROFILE/agent.pprof; fi
+	(cg_join osr "$BASHPID" && OSR_CPUPROFILE=$prof exec "$OSR" mobility serve --config "$RUN/agent-$1.yaml" >"$LOGS/agent-$1.log" 2>&1) &
 	AGENT_PID=$!
 	PIDS+=("$AGENT_PID")
 }
@@ -207,13 +244,15 @@ banner "b. initial replication: rsync over ssh"
 "$ROOT/scripts/sshd-loopback.sh" start "$RUN/sshd" >&2
 # shellcheck disable=SC1091
 source "$RUN/sshd/env"
+cg_join rsync "$(cat "$RUN/sshd/sshd.pid")"
 COPY=$RUN/rsync-copy.raw
 sync
 t0=$(now)
-rsync -e "$SSH_CMD" --whole-file "$IMAGE" "127.0.0.1:$COPY"
-sync -f "$COPY"
+c0=$(cg_cpu rsync)
+(cg_join rsync "$BASHPID" && rsync -e "$SSH_CMD" --whole-file "$IMAGE" "127.0.0.1:$COPY" && sync -f "$COPY")
 T_RSYNC_FULL=$(secs "$t0" "$(now)")
-log "rsync whole file: $T_RSYNC_FULL s"
+CPU_RSYNC_FULL=$(awk -v a="$(cg_cpu rsync)" -v b="$c0" 'BEGIN { printf "%.2f", a - b }')
+log "rsync whole file: $T_RSYNC_FULL s, CPU $CPU_RSYNC_FULL s"
 
 banner "b. initial replication: osr"
 setup_pipeline
@@ -249,9 +288,10 @@ CPU_PS_DELTA=$(awk -v a="$(cpu "$PS_PID")" -v b="$CPU_PS_FULL" 'BEGIN { printf "
 PS_RSS_ONE=$(peak_rss "$PS_PID")
 log "osr delta: $T_OSR_DELTA s, $WIRE_BYTES bytes on the wire"
 t0=$(now)
-RSYNC_STATS=$(rsync -e "$SSH_CMD" --inplace --no-whole-file --stats "$IMAGE" "127.0.0.1:$COPY")
-sync -f "$COPY"
+c0=$(cg_cpu rsync)
+RSYNC_STATS=$(cg_join rsync "$BASHPID" && rsync -e "$SSH_CMD" --inplace --no-whole-file --stats "$IMAGE" "127.0.0.1:$COPY" && sync -f "$COPY")
 T_RSYNC_DELTA=$(secs "$t0" "$(now)")
+CPU_RSYNC_DELTA=$(awk -v a="$(cg_cpu rsync)" -v b="$c0" 'BEGIN { printf "%.2f", a - b }')
 RSYNC_SENT=$(sed -n 's/^Total bytes sent: \([0-9,]*\).*/\1/p' <<<"$RSYNC_STATS" | tr -d ,)
 log "rsync delta: $T_RSYNC_DELTA s, $RSYNC_SENT bytes sent"
 cmp "$IMAGE" "$COPY" || die "rsync's copy differs from the image"
@@ -268,6 +308,8 @@ rm -f "$RUN/export.raw" "$COPY"
 kill "$BENCH_AGENT_PID" 2>/dev/null || true
 wait "$BENCH_AGENT_PID" 2>/dev/null || true
 
+T_MANY=0 THROUGHPUT=n/a ERRORS=0 PS_RSS=0 CHECK=n/a
+if ((BENCH_AGENTS > 0)); then
 banner "e. $BENCH_AGENTS agents on one process server"
 small=$(numfmt --from=iec "$BENCH_SMALL")
 python3 - "$RUN/small" "$BENCH_AGENTS" "$small" <<'EOF'
@@ -308,6 +350,7 @@ done
 PS_RSS=$(peak_rss "$PS_PID")
 MANY_BYTES=$((BENCH_AGENTS * small))
 THROUGHPUT=$(awk -v b="$MANY_BYTES" -v t="$T_MANY" 'BEGIN { printf "%.1f MiB/s", b / 1048576 / t }')
+fi
 "$OSR" store check >"$LOGS/check.log" 2>&1 && CHECK=PASS || CHECK=FAIL
 
 # ---------------------------------------------------------------------------------------------
@@ -317,15 +360,17 @@ R_DELTA=$(ratio "$T_OSR_DELTA" "$T_RSYNC_DELTA")
 R_WIRE=$(ratio "$WIRE_BYTES" "$ZSTD_BYTES")
 FULL_MIBS=$(awk -v b="$IMAGE_BYTES" -v t="$T_OSR_FULL" 'BEGIN { printf "%.0f MiB/s", b / 1048576 / t }')
 echo
-echo "osr replication pipeline, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, image $(mib "$IMAGE_BYTES"), $BENCH_PERCENT% of blocks changed ($(mib "$CHANGED_BYTES"))"
+echo "osr replication pipeline, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg) at the end, image $(mib "$IMAGE_BYTES"), $BENCH_PERCENT% of blocks changed ($(mib "$CHANGED_BYTES"))"
 echo
 echo "| figure | osr | peer | ratio | goal | result |"
 echo "|---|---|---|---|---|---|"
 echo "| initial replication (agent → PS → file://) | ${T_OSR_FULL} s ($FULL_MIBS) | rsync -e ssh --whole-file ${T_RSYNC_FULL} s | $R_FULL | ≤ 0.8 | $(verdict "$R_FULL" 0.8) |"
-echo "| CPU of the initial replication | agent ${CPU_AGENT_FULL} s, PS ${CPU_PS_FULL} s | | | | info |"
+CPU_OSR_FULL=$(awk -v a="$CPU_AGENT_FULL" -v b="$CPU_PS_FULL" 'BEGIN { printf "%.2f", a + b }')
+CPU_OSR_DELTA=$(awk -v a="$CPU_AGENT_DELTA" -v b="$CPU_PS_DELTA" 'BEGIN { printf "%.2f", a + b }')
+echo "| CPU of the initial replication | ${CPU_OSR_FULL} s (agent ${CPU_AGENT_FULL} s, PS ${CPU_PS_FULL} s) | rsync, ssh, sshd ${CPU_RSYNC_FULL} s | $(ratio "$CPU_OSR_FULL" "$CPU_RSYNC_FULL") | | info |"
 echo "| delta cycle, capture to commit | ${T_OSR_DELTA} s | rsync --inplace --no-whole-file ${T_RSYNC_DELTA} s | $R_DELTA | ≤ 0.1 | $(verdict "$R_DELTA" 0.1) |"
 echo "| delta bytes on the wire | $(mib "$WIRE_BYTES") | zstd of the changed blocks $(mib "$ZSTD_BYTES") (rsync sent $(mib "${RSYNC_SENT:-0}")) | $R_WIRE | ≤ 1.2 | $(verdict "$R_WIRE" 1.2) |"
-echo "| CPU of the delta cycle | agent ${CPU_AGENT_DELTA} s, PS ${CPU_PS_DELTA} s | | | | info |"
+echo "| CPU of the delta cycle | ${CPU_OSR_DELTA} s (agent ${CPU_AGENT_DELTA} s, PS ${CPU_PS_DELTA} s) | rsync, ssh, sshd ${CPU_RSYNC_DELTA} s | $(ratio "$CPU_OSR_DELTA" "$CPU_RSYNC_DELTA") | | info |"
 echo "| PS peak RSS, one agent, 2 GiB | $((PS_RSS_ONE / 1024)) MiB | | | | info |"
 echo "| agent peak RSS, 2 GiB disk | $((AGENT_RSS / 1024)) MiB | | | ≤ 64 MiB | $(verdict "$AGENT_RSS" 65536) |"
 echo "| tracking state per GiB | ${TRACK_PER_GIB:-n/a} bytes | | | | info |"

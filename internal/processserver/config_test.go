@@ -28,6 +28,7 @@ func TestConfigErrors(t *testing.T) {
 		{"cache: {dir: c, max_bytes: -1}\n", "cache sizes must not be negative"},
 		{"listen: 9443\ncache: {dir: c}\n", "listen: address 9443: missing port in address"},
 		{"lisen: x\n", "yaml: unmarshal errors:\n  line 1: field lisen not found in type processserver.Config"},
+		{"cache: {dir: c}\nstore: {compression: lz4}\n", `store.compression: unknown compression "lz4" (zstd or s2)`},
 	} {
 		p := filepath.Join(t.TempDir(), "ps.yaml")
 		os.WriteFile(p, []byte(tc.yaml), 0o600)
@@ -37,7 +38,7 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 	c := Config{Cache: CacheConfig{Dir: "x"}}
-	if err := c.Check(); err != nil || c.Listen != DefaultListen {
-		t.Fatalf("default listen %q, %v", c.Listen, err)
+	if err := c.Check(); err != nil || c.Listen != DefaultListen || c.Store.Compression != "s2" {
+		t.Fatalf("default listen %q, compression %q, %v", c.Listen, c.Store.Compression, err)
 	}
 }

@@ -67,6 +67,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Clock == nil {
 		deps.Clock = clock.Real{}
 	}
+	comp, _ := store.ParseCompression(cfg.Store.Compression) // checked by Check
+	deps.Repo.SetCompression(comp)
 	c, err := openCache(cfg.Cache.Dir, cfg.Cache.MaxBytes)
 	if err != nil {
 		return nil, err

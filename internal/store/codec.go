@@ -2,9 +2,12 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress"
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/opensiterecovery/osr/internal/crypto"
@@ -14,16 +17,23 @@ import (
 const (
 	modeRaw  = 0
 	modeZstd = 1
+	modeS2   = 2 // an S2 block (klauspost/compress/s2), a Snappy extension
 )
 
-// codec turns blob plaintext into its stored form and back: mode byte + (zstd) data, sealed with
-// AES-256-GCM using the blob ID as associated data, so a blob cannot be passed off as another.
+// codec turns blob plaintext into its stored form and back: mode byte + (compressed) data, sealed
+// with AES-256-GCM using the blob ID as associated data, so a blob cannot be passed off as another.
+// It reads every mode whatever it writes.
 type codec struct {
 	keys *crypto.Keys
 	enc  *zstd.Encoder
 	dec  *zstd.Decoder
+	comp atomic.Int32 // Compression new data blobs get
 	bufs sync.Pool
 }
+
+// payloadCap is the capacity of the codec's buffers: a mode byte and the largest S2 block of the
+// largest blob, so that neither encoder grows them.
+var payloadCap = 1 + s2.MaxEncodedLen(maxBlobBytes) + 64
 
 func newCodec(keys *crypto.Keys, concurrency int) (*codec, error) {
 	enc, err := zstd.NewWriter(nil,
@@ -49,16 +59,25 @@ func (c *codec) buf() *[]byte {
 	if b, ok := c.bufs.Get().(*[]byte); ok {
 		return b
 	}
-	b := make([]byte, 0, maxBlobBytes+64)
+	b := make([]byte, 0, payloadCap)
 	return &b
 }
 
 // seal appends the stored form of plain (blob id) to dst.
 func (c *codec) seal(dst []byte, id ID, plain []byte, compress bool) []byte {
 	bp := c.buf()
-	payload := append((*bp)[:0], modeZstd)
+	payload := (*bp)[:1]
 	if compress && len(plain) > 64 {
-		payload = c.enc.EncodeAll(plain, payload)
+		switch Compression(c.comp.Load()) {
+		case CompressS2:
+			payload[0] = modeS2
+			if n := 1 + s2.MaxEncodedLen(len(plain)); n <= cap(payload) {
+				payload = payload[:1+len(s2.Encode(payload[1:n], plain))]
+			}
+		default:
+			payload[0] = modeZstd
+			payload = c.enc.EncodeAll(plain, payload)
+		}
 	}
 	if len(payload) == 1 || len(payload) >= len(plain)+1 {
 		payload = append(append(payload[:0], modeRaw), plain...)
@@ -93,6 +112,22 @@ func (c *codec) open(dst []byte, id ID, stored []byte, rawLen int) ([]byte, erro
 		if err != nil {
 			return nil, fmt.Errorf("%w: blob %s: zstd: %w", ErrCorrupt, id.Short(), err)
 		}
+	case modeS2:
+		if rawLen > maxBlobBytes*2 {
+			return nil, corruptf("blob %s: raw length %d too large", id.Short(), rawLen)
+		}
+		n, err := s2.DecodedLen(payload[1:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: blob %s: %w", ErrCorrupt, id.Short(), err)
+		}
+		if n != rawLen {
+			return nil, corruptf("blob %s: decodes to %d bytes, index says %d", id.Short(), n, rawLen)
+		}
+		dst = slices.Grow(dst, n)
+		if _, err := s2.Decode(dst[start:start+n], payload[1:]); err != nil {
+			return nil, fmt.Errorf("%w: blob %s: %w", ErrCorrupt, id.Short(), err)
+		}
+		dst = dst[:start+n]
 	default:
 		return nil, corruptf("blob %s: unknown payload mode %d", id.Short(), payload[0])
 	}

@@ -39,6 +39,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
+
 	"github.com/opensiterecovery/osr/internal/crypto"
 )
 
@@ -494,6 +496,10 @@ func FuzzBlob(f *testing.F) {
 			if err != nil || !bytes.Equal(p2, plain) {
 				t.Fatalf("blob round trip (compress %v) differs: %v", compress, err)
 			}
+		}
+		s2p := append([]byte{modeS2}, s2.Encode(nil, plain)...)
+		if p2, err := c.open(nil, id, keys.Seal(nil, s2p, id[:]), len(plain)); err != nil || !bytes.Equal(p2, plain) {
+			t.Fatalf("blob round trip (s2) differs: %v", err)
 		}
 	})
 }
@@ -989,6 +995,12 @@ func TestUpdateFuzzSeeds(t *testing.T) {
 	w.add("FuzzBlob", "authentic-zstd-huge-rawlen", id[:], keys.Seal(nil, []byte{modeZstd}, id[:]), uint32(1<<30))
 	zs := c.enc.EncodeAll(plain, []byte{modeZstd})
 	w.add("FuzzBlob", "authentic-zstd-short", id[:], keys.Seal(nil, zs, id[:]), uint32(len(plain)+5))
+	// S2 payloads (mode 2): a good one, a wrong length, a truncated block, a huge raw length.
+	ss := append([]byte{modeS2}, s2.Encode(nil, plain)...)
+	w.add("FuzzBlob", "authentic-s2", id[:], keys.Seal(nil, ss, id[:]), uint32(len(plain)))
+	w.add("FuzzBlob", "authentic-s2-short", id[:], keys.Seal(nil, ss, id[:]), uint32(len(plain)+5))
+	w.add("FuzzBlob", "authentic-s2-truncated", id[:], keys.Seal(nil, ss[:len(ss)-4], id[:]), uint32(len(plain)))
+	w.add("FuzzBlob", "authentic-s2-huge-rawlen", id[:], keys.Seal(nil, []byte{modeS2, 0x80, 0x80, 0x80, 0x80, 0x04}, id[:]), uint32(1<<30))
 
 	w.write(t)
 }
