@@ -152,20 +152,19 @@ func (p *Provider) appendFooter(f *os.File, size int64) (int64, error) {
 // writeRaw writes d into f as a raw sparse image of exactly d.Size() bytes and returns how many
 // bytes of data it holds (the rest are holes). It uses the disk's own export when it has one.
 func (p *Provider) writeRaw(ctx context.Context, f *os.File, d target.Disk, add func(int64)) (int64, error) {
-	ext, err := d.DataExtents(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var data int64
-	for _, e := range ext {
-		data += e.Len
-	}
 	if x, ok := d.(target.RawExporter); ok {
 		if err := x.ExportRaw(ctx, f, add); err != nil {
 			return 0, err
 		}
 		// An export stopped between batches by ctx may return no error: never call it complete.
-		return data, ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		return dataBytes(f, d.Size()), nil
+	}
+	ext, err := d.DataExtents(ctx)
+	if err != nil {
+		return 0, err
 	}
 	return p.copyExtents(ctx, f, d, ext, add)
 }

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package local
+
+func isNoData(error) bool { return false }

@@ -1,0 +1,228 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/opensiterecovery/osr/internal/crypto"
+	"github.com/opensiterecovery/osr/internal/storage/file"
+	"github.com/opensiterecovery/osr/internal/store"
+	"github.com/opensiterecovery/osr/internal/target"
+)
+
+// BenchmarkFailover2GiB: the RTO figure. A 2 GiB ext4 image full of files (scripts/mkimage.sh;
+// OSR_BENCH_IMAGE names a prebuilt one) is committed to a file:// store, then the local provider
+// creates the machine from the point as raw, VHD and qcow2, each timed from the start of Create
+// to disks and definition synced, against `cp --sparse=always` of the image plus an fsync in the
+// same run. scripts/bench-failover.sh runs it and prints the table.
+//
+//	OSR_BENCH_IMAGE=/var/tmp/osr-bench/image-2G.raw go test -run XXX -bench Failover2GiB -benchtime 1x ./internal/target/local/
+func BenchmarkFailover2GiB(b *testing.B) {
+	img := os.Getenv("OSR_BENCH_IMAGE")
+	if img == "" {
+		b.Fatal("OSR_BENCH_IMAGE is not set: build the image with scripts/mkimage.sh /var/tmp/osr-bench/image-2G.raw 2G (or run scripts/bench-failover.sh)")
+	}
+	st, err := os.Stat(img)
+	if err != nil {
+		b.Fatal(err)
+	}
+	size := st.Size()
+	work := os.Getenv("OSR_BENCH_DIR")
+	if work == "" {
+		work = b.TempDir()
+	}
+	pt, disks := commitFile(b, filepath.Join(work, "repo"), img)
+	ctx := context.Background()
+	t0 := time.Now()
+	ext, err := disks[0].DataExtents(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	extTime := time.Since(t0)
+	var data int64
+	for _, e := range ext {
+		data += e.Len
+	}
+	mbps := func(d time.Duration) float64 { return float64(size) / 1e6 / d.Seconds() }
+	rounds := 3
+	if v, err := strconv.Atoi(os.Getenv("OSR_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	b.ResetTimer()
+	for range b.N {
+		out := filepath.Join(work, "out")
+		os.RemoveAll(out)
+		// The machine may be shared: cp and the formats alternate, rounds times, and each
+		// step's best time counts.
+		steps := []string{"cp", FormatRaw, FormatVHD, FormatQcow2}
+		best := map[string]time.Duration{}
+		for round := range rounds {
+			for _, step := range steps {
+				var d time.Duration
+				if step == "cp" {
+					d = timeCp(b, img, filepath.Join(work, "cp.raw"))
+				} else {
+					d = timeCreate(b, out, step, fmt.Sprintf("bench-%s-%d", step, round), pt, disks, img, size)
+				}
+				if best[step] == 0 || d < best[step] {
+					best[step] = d
+				}
+			}
+		}
+		cpTime := best["cp"]
+		for _, step := range steps {
+			b.ReportMetric(mbps(best[step]), step+"-MB/s")
+			if step != "cp" {
+				b.ReportMetric(cpTime.Seconds()/best[step].Seconds(), step+"/cp")
+			}
+		}
+		fmt.Fprintf(os.Stderr, "| step (best of %d rounds) | time | MB/s of the %d-byte disk | × cp |\n|---|---|---|---|\n", rounds, size)
+		fmt.Fprintf(os.Stderr, "| cp --sparse=always + fsync | %.2fs | %.0f | 1.00 |\n", cpTime.Seconds(), mbps(cpTime))
+		for _, f := range steps[1:] {
+			fmt.Fprintf(os.Stderr, "| local %s: Create → disks and machine.json synced | %.2fs | %.0f | %.2f |\n", f, best[f].Seconds(), mbps(best[f]), cpTime.Seconds()/best[f].Seconds())
+		}
+		fmt.Fprintf(os.Stderr, "(data extents: %d, %.0f MiB of data, read in %.2fs from the tree)\n", len(ext), float64(data)/(1<<20), extTime.Seconds())
+	}
+}
+
+// timeCreate times one Create of the point in format, checks raw and VHD output against the
+// image, and removes it.
+func timeCreate(b *testing.B, out, format, run string, pt *store.Point, disks []target.Disk, img string, size int64) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	p, err := New(Config{Dir: out, Format: format})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dropDirty()
+	start := time.Now()
+	res, err := p.Create(ctx, request(run, pt, disks), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := time.Since(start)
+	if format != FormatQcow2 {
+		sameFile(b, res.Disks[0], img, size)
+	}
+	if err := p.Remove(ctx, res); err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+// commitFile commits the image at path as disk sda of web01 into a new store at dir.
+func commitFile(b *testing.B, dir, path string) (*store.Point, []target.Disk) {
+	b.Helper()
+	ctx := context.Background()
+	os.RemoveAll(dir)
+	be, err := file.Open(dir, file.Options{CreateIfMissing: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := store.Init(ctx, be, []byte("secret"), store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	w, err := r.NewWriter(ctx, "web01", nil, []store.DiskSpec{{Name: "sda", Size: st.Size()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const chunk = 4 << 20
+	g := errgroup.Group{}
+	g.SetLimit(4)
+	zero := make([]byte, chunk)
+	for off := int64(0); off < st.Size(); off += chunk {
+		g.Go(func() error {
+			buf := make([]byte, min(chunk, st.Size()-off))
+			if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
+				return err
+			}
+			if bytes.Equal(buf, zero[:len(buf)]) {
+				return nil
+			}
+			_, err := w.Disk("sda").WriteAt(buf, off)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	pt, err := w.Commit(ctx, store.CommitMeta{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	disks, err := target.OpenStoreDisks(r, pt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pt, disks
+}
+
+// timeCp times cp --sparse=always of src to dst and an fsync of dst.
+func timeCp(b *testing.B, src, dst string) time.Duration {
+	b.Helper()
+	os.Remove(dst)
+	dropDirty()
+	start := time.Now()
+	if out, err := exec.Command("cp", "--sparse=always", src, dst).CombinedOutput(); err != nil {
+		b.Fatalf("cp: %v\n%s", err, out)
+	}
+	f, err := os.OpenFile(dst, os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	d := time.Since(start)
+	os.Remove(dst)
+	return d
+}
+
+// dropDirty writes out dirty pages before a timed step, so no step pays for an earlier one.
+func dropDirty() { exec.Command("sync").Run() }
+
+// sameFile fails unless the first size bytes of got equal the file want.
+func sameFile(b *testing.B, got, want string, size int64) {
+	b.Helper()
+	g, err := os.Open(got)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	w, err := os.Open(want)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	gb, wb := make([]byte, 4<<20), make([]byte, 4<<20)
+	for off := int64(0); off < size; off += int64(len(gb)) {
+		n := min(int64(len(gb)), size-off)
+		if _, err := g.ReadAt(gb[:n], off); err != nil && err != io.EOF {
+			b.Fatal(err)
+		}
+		if _, err := w.ReadAt(wb[:n], off); err != nil && err != io.EOF {
+			b.Fatal(err)
+		}
+		if !bytes.Equal(gb[:n], wb[:n]) {
+			b.Fatalf("%s differs from %s in the 4 MiB at %d", got, want, off)
+		}
+	}
+}
