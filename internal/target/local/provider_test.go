@@ -119,6 +119,14 @@ func checkBytes(t *testing.T, format, path string, img []byte) {
 		if !bytes.Equal(b, img) {
 			t.Fatalf("%s differs from the source image", path)
 		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if n := dataBytes(f, int64(len(img))); hasZeroBlock(img) && n >= int64(len(img)) {
+			t.Fatalf("%s is not sparse: %d of %d bytes allocated", path, n, len(img))
+		}
 	case FormatVHD:
 		aligned := vhd.AlignedSize(int64(len(img)))
 		if int64(len(b)) != aligned+vhd.FooterSize || !bytes.Equal(b[:len(img)], img) || !bytes.Equal(b[len(img):aligned], make([]byte, aligned-int64(len(img)))) {
@@ -153,4 +161,15 @@ func checkDefinition(t *testing.T, dir string, def target.Definition, format str
 	if !reflect.DeepEqual(got, def) {
 		t.Fatalf("machine.json\n%s\nwant %+v", b, def)
 	}
+}
+
+// hasZeroBlock tells whether img has an all-zero 4 KiB block (which a sparse copy leaves a hole).
+func hasZeroBlock(img []byte) bool {
+	zero := make([]byte, 4096)
+	for off := 0; off+4096 <= len(img); off += 4096 {
+		if bytes.Equal(img[off:off+4096], zero) {
+			return true
+		}
+	}
+	return false
 }
