@@ -36,8 +36,15 @@ type Options struct {
 	Observe func(Event)
 	// MaxInFlight bounds the points sent but not committed; default 2.
 	MaxInFlight int
+	// IdleTimeout: a connection on which nothing arrived from the process server for this long
+	// is taken for dead and dropped (default wire.DeadPeerTimeout, 60s). The agent pings every
+	// IdleTimeout/4 and the process server pings on its own, also while it is not reading.
+	IdleTimeout time.Duration
 	// BackoffMin and BackoffMax bound the wait between reconnects; default 1s and 60s.
 	BackoffMin, BackoffMax time.Duration
+	// Redial, when it delivers, ends the wait between reconnects at once (the process server
+	// changed: PSDialer.Switch).
+	Redial <-chan struct{}
 	// NoSocket: do not serve status on the unix socket in the state directory.
 	NoSocket bool
 	// FreezeGuardian starts the guardian that thaws the filesystems if this process dies inside a
@@ -98,6 +105,9 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	}
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 2
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = wire.DeadPeerTimeout
 	}
 	if opts.BackoffMin <= 0 {
 		opts.BackoffMin = time.Second
@@ -318,6 +328,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
+		case <-a.opts.Redial:
+			backoff = a.opts.BackoffMin / 2 // another process server: try it now, from the shortest wait
 		}
 		backoff = min(2*backoff, a.opts.BackoffMax)
 	}

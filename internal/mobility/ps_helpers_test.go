@@ -31,7 +31,10 @@ type realPS struct {
 func startPS(t testing.TB, dir string) *realPS { return startPSAt(t, dir, "127.0.0.1:0") }
 
 // startPSAt starts it listening on addr (to come back on the same port after a restart).
-func startPSAt(t testing.TB, dir, addr string) *realPS {
+func startPSAt(t testing.TB, dir, addr string) *realPS { return startPSWith(t, dir, addr, nil) }
+
+// startPSWith lets tune change the configuration and the dependencies before the server starts.
+func startPSWith(t testing.TB, dir, addr string, tune func(*processserver.Config, *processserver.Deps)) *realPS {
 	t.Helper()
 	ps := &realPS{t: t, dir: dir}
 	now := time.Now()
@@ -73,8 +76,12 @@ func startPSAt(t testing.TB, dir, addr string) *realPS {
 		}
 	}
 	ps.repo = repo
-	srv, err := processserver.New(processserver.Config{Listen: "127.0.0.1:0", Cache: processserver.CacheConfig{Dir: filepath.Join(dir, "cache"), MaxBytes: 8 << 30}},
-		processserver.Deps{Repo: repo, Identity: id})
+	pcfg := processserver.Config{Listen: "127.0.0.1:0", Cache: processserver.CacheConfig{Dir: filepath.Join(dir, "cache"), MaxBytes: 8 << 30}}
+	deps := processserver.Deps{Repo: repo, Identity: id}
+	if tune != nil {
+		tune(&pcfg, &deps)
+	}
+	srv, err := processserver.New(pcfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -15,11 +16,9 @@ import (
 	"github.com/opensiterecovery/osr/internal/wire"
 )
 
-// Timeouts of a session.
+// Timeouts of a session (Options.IdleTimeout bounds the silence of an established one).
 const (
 	helloTimeout = 30 * time.Second
-	readIdle     = 5 * time.Minute // no frame at all for this long ends the session
-	pingEvery    = 30 * time.Second
 	drainTimeout = 10 * time.Second // at a clean stop, how long to wait for in-flight commits
 )
 
@@ -61,6 +60,9 @@ func (a *Agent) session(ctx context.Context) (connected bool, err error) {
 	}
 	s := &session{conn: conn, wc: wire.NewConn(conn, wire.Options{}), fps: make(chan wire.Fingerprints, 1), dead: make(chan struct{})}
 	defer conn.Close()
+	if err := wire.TuneTCP(conn, a.opts.IdleTimeout); err != nil {
+		a.log.Debug("tcp options", "err", err)
+	}
 	if err := a.hello(s); err != nil {
 		return false, err
 	}
@@ -221,14 +223,12 @@ func (a *Agent) resetCursor() {
 // read handles the frames from the process server until an error.
 func (a *Agent) read(s *session) error {
 	for {
-		if s.blocked.Load() {
-			// The server said why it is not reading and that it will say when it reads again;
-			// a dead peer is found by TCP keepalive meanwhile.
-			s.conn.SetReadDeadline(time.Time{})
-		} else {
-			s.conn.SetReadDeadline(time.Now().Add(readIdle))
-		}
+		// Also while the server is not reading (backpressure): it pings from its own writer.
+		s.conn.SetReadDeadline(time.Now().Add(a.opts.IdleTimeout))
 		f, err := s.wc.ReadFrame()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("read from process server: nothing arrived for %s: the connection is taken for dead", a.opts.IdleTimeout)
+		}
 		if err != nil {
 			return fmt.Errorf("read from process server: %w", err)
 		}
@@ -287,7 +287,7 @@ func (a *Agent) read(s *session) error {
 }
 
 func (a *Agent) ping(ctx context.Context, s *session) {
-	t := time.NewTicker(pingEvery)
+	t := time.NewTicker(a.opts.IdleTimeout / 4)
 	defer t.Stop()
 	for n := uint64(1); ; n++ {
 		select {

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/opensiterecovery/osr/internal/store"
+	"github.com/opensiterecovery/osr/internal/wire"
 )
 
 // Config is the process server's configuration file (YAML).
@@ -24,6 +25,10 @@ type Config struct {
 	Store        StoreConfig `yaml:"store"`
 	// UploadWorkers bounds how many points upload at once (across machines); default 8.
 	UploadWorkers int `yaml:"upload_workers"`
+	// IdleTimeout: an agent connection on which nothing arrived for this long is taken for dead
+	// and closed (default 60s, between 1s and 10m). The server pings every IdleTimeout/4 and agents
+	// answer, so only a silent connection (a vanished peer, a link that drops) reaches it.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // TLSConfig names the server's certificate files (from `osr pki issue --role process-server`).
@@ -112,6 +117,12 @@ func (c *Config) Check() error {
 	}
 	if c.UploadWorkers <= 0 {
 		c.UploadWorkers = DefaultUploadWorkers
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = wire.DeadPeerTimeout
+	}
+	if c.IdleTimeout < time.Second || c.IdleTimeout > 10*time.Minute {
+		return fmt.Errorf("idle_timeout %s: must be between 1s and 10m", c.IdleTimeout)
 	}
 	if c.Cache.SyncBytes <= 0 {
 		c.Cache.SyncBytes = DefaultSyncBytes

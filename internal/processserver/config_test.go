@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSampleConfig(t *testing.T) {
@@ -29,6 +30,8 @@ func TestConfigErrors(t *testing.T) {
 		{"listen: 9443\ncache: {dir: c}\n", "listen: address 9443: missing port in address"},
 		{"lisen: x\n", "yaml: unmarshal errors:\n  line 1: field lisen not found in type processserver.Config"},
 		{"cache: {dir: c}\nstore: {compression: lz4}\n", `store.compression: unknown compression "lz4" (zstd or s2)`},
+		{"cache: {dir: c}\nidle_timeout: 500ms\n", "idle_timeout 500ms: must be between 1s and 10m"},
+		{"cache: {dir: c}\nidle_timeout: 1h\n", "idle_timeout 1h0m0s: must be between 1s and 10m"},
 	} {
 		p := filepath.Join(t.TempDir(), "ps.yaml")
 		os.WriteFile(p, []byte(tc.yaml), 0o600)
@@ -38,7 +41,7 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 	c := Config{Cache: CacheConfig{Dir: "x"}}
-	if err := c.Check(); err != nil || c.Listen != DefaultListen || c.Store.Compression != "s2" {
+	if err := c.Check(); err != nil || c.Listen != DefaultListen || c.Store.Compression != "s2" || c.IdleTimeout != time.Minute {
 		t.Fatalf("default listen %q, compression %q, %v", c.Listen, c.Store.Compression, err)
 	}
 }

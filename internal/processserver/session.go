@@ -38,10 +38,6 @@ type session struct {
 // maxMissedCommits bounds the Committed frames replayed after a Welcome.
 const maxMissedCommits = 64
 
-// IdleTimeout closes a connection on which nothing arrived for this long; the server pings an
-// idle agent every IdleTimeout/4, and agents answer with Pong.
-const IdleTimeout = 2 * time.Minute
-
 // sessionError is sent to the agent as an Error frame before the connection closes.
 type sessionError struct {
 	code string
@@ -59,6 +55,9 @@ func protoErr(format string, args ...any) error {
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	defer nc.Close()
 	log := s.log.With("remote", nc.RemoteAddr().String())
+	if err := wire.TuneTCP(nc, s.cfg.IdleTimeout); err != nil {
+		log.Debug("tcp options", "err", err)
+	}
 	nc.SetDeadline(s.clock.Now().Add(HandshakeTimeout))
 	tc := tls.Server(nc, s.tlsConf)
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -102,6 +101,9 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		return
 	}
 	m, err := s.machine(ctx, name)
+	if err == nil {
+		err = m.catchUp(ctx, hello.CommittedSeq) // committed elsewhere meanwhile (catchup.go)
+	}
 	if err != nil {
 		log.Error("load machine", "err", err)
 		wc.Send(wire.Error{Code: wire.ErrCodeInternal, Message: err.Error()})
@@ -181,7 +183,8 @@ func (ss *session) close() {
 }
 
 func (ss *session) writer() {
-	ping := time.NewTicker(IdleTimeout / 4)
+	idle := ss.s.cfg.IdleTimeout
+	ping := time.NewTicker(idle / 4)
 	defer ping.Stop()
 	var nonce uint64
 	for {
@@ -194,7 +197,7 @@ func (ss *session) writer() {
 		case <-ss.closing:
 			return
 		}
-		ss.conn.SetWriteDeadline(time.Now().Add(IdleTimeout))
+		ss.conn.SetWriteDeadline(time.Now().Add(idle))
 		if err := ss.wc.Send(msg); err != nil {
 			ss.close()
 			return
@@ -219,6 +222,8 @@ func (ss *session) run(ctx context.Context, hello wire.Hello) {
 	if errors.As(err, &se) {
 		ss.log.Warn("closing connection", "err", err)
 		ss.wc.Send(wire.Error{Code: se.code, Message: se.Error()})
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		ss.log.Warn("agent connection silent: closing it as dead", "idle", ss.s.cfg.IdleTimeout.String(), "err", err)
 	} else if err != nil && !isClosed(err) {
 		ss.log.Warn("connection failed", "err", err)
 	} else {
@@ -241,7 +246,7 @@ func (ss *session) loop(ctx context.Context) error {
 		if err := ss.s.gate.pass(ctx, ss); err != nil {
 			return err
 		}
-		ss.conn.SetReadDeadline(time.Now().Add(IdleTimeout))
+		ss.conn.SetReadDeadline(time.Now().Add(ss.s.cfg.IdleTimeout))
 		f, err := ss.wc.ReadFrame()
 		if err != nil {
 			if errors.Is(err, wire.ErrChecksum) {
