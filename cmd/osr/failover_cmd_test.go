@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opensiterecovery/osr/internal/apiclient"
+	"github.com/opensiterecovery/osr/internal/clock"
+	"github.com/opensiterecovery/osr/internal/crypto"
+	"github.com/opensiterecovery/osr/internal/failover"
+	"github.com/opensiterecovery/osr/internal/store"
+	"github.com/opensiterecovery/osr/internal/vault"
+	"github.com/opensiterecovery/osr/internal/vault/db/pgtest"
+)
+
+// foCLI is a vault service with the failover endpoints (wired by withFailover, as the vault
+// commands do) and the failover commands run in-process against it.
+type foCLI struct {
+	t    *testing.T
+	dir  string
+	env  map[string]string
+	vs   *vault.Service
+	repo *store.Repo
+	imgs map[string][]byte // the newest point's disks
+	pt   *store.Point
+}
+
+func newFoCLI(t *testing.T, dsn string) *foCLI {
+	dir := t.TempDir()
+	if dsn == "" {
+		dsn = filepath.Join(dir, "vault.db")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv, clock: clock.Real{}, logger: slog.New(slog.DiscardHandler)}
+	cfg := vault.Config{DB: dsn, MasterKeyFile: filepath.Join(dir, "master.key"), URLs: []string{"https://" + ln.Addr().String()},
+		Hosts: []string{"127.0.0.1"}, StoreOptions: store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}}}
+	bind := a.withFailover(&cfg)
+	vs, err := vault.New(cfg, vault.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := bind(vs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { vs.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { fs.Close(); cancel(); <-done; vs.Close() })
+	tok, err := vs.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{apiclient.TokenFileName: tok, apiclient.CAFileName: string(vs.RootCAPEM()), apiclient.ServerFileName: cfg.URLs[0]} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &foCLI{t: t, dir: dir, vs: vs, env: map[string]string{"OSR_DATA_DIR": dir}}
+	c.setup(ctx)
+	return c
+}
+
+// setup: vault lab, machine web01 protected with one point (NIC on prod-net).
+func (c *foCLI) setup(ctx context.Context) {
+	t, vs := c.t, c.vs
+	u := (&url.URL{Scheme: "file", Path: filepath.Join(c.dir, "storage")}).String()
+	v, err := vs.CreateVault(ctx, vault.CreateVaultRequest{Name: "lab", StorageURL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk, err := vs.CreateRegistrationKey(ctx, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cs"}}, k)
+	reg, err := vs.Register(ctx, vault.RegisterRequest{RegistrationKey: rk.Key, Name: "cs1", Hostname: "cs1", ClientTime: time.Now(),
+		CSRPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := vault.WithActor(ctx, vault.Actor{ConfigServer: reg.ConfigServerID, VaultID: v.ID})
+	if err := vs.ConfigServerInventory(cs, vault.Inventory{Machines: []vault.Machine{{Name: "web01", OS: "linux", Source: "agent",
+		Disks: []vault.MachineDisk{{Name: "sda", SizeBytes: 2 << 20}}, Hardware: &vault.Hardware{NICs: []vault.NIC{{Name: "eth0", Network: "prod-net", Addresses: []string{"10.0.0.21/24"}}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vs.CreatePolicy(ctx, "lab", vault.CreatePolicyRequest{Name: "gold"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vs.AssociatePolicy(ctx, "lab", "gold", vault.AssociateRequest{ConfigServer: "cs1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vs.EnableReplication(ctx, "lab", vault.EnableRequest{Machine: "web01", Policy: "gold"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, c.repo, err = vs.VaultRepo(ctx, "lab"); err != nil {
+		t.Fatal(err)
+	}
+	img := make([]byte, 2<<20)
+	for i := 0; i < 300<<10; i++ {
+		img[i] = byte(i*31 + i>>9)
+	}
+	copy(img[1<<20:], "osr failover cli test")
+	w, err := c.repo.NewWriter(ctx, "web01", nil, []store.DiskSpec{{Name: "sda", Size: int64(len(img))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Disk("sda").WriteAt(img, 0)
+	if c.pt, err = w.Commit(ctx, store.CommitMeta{Time: time.Now().Add(-time.Minute), Consistency: store.CrashConsistent}); err != nil {
+		t.Fatal(err)
+	}
+	c.imgs = map[string][]byte{"sda": img}
+	lpt := c.pt.Time
+	if _, err := vs.ConfigServerHeartbeat(cs, vault.Heartbeat{Time: time.Now(), Items: []vault.ItemReport{{Machine: "web01", State: vault.StateProtected, InitialPercent: 100, LastPointTime: &lpt, LastPointID: c.pt.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run runs one osr command in-process and returns stdout, stderr and the error.
+func (c *foCLI) run(args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	a := &app{stdout: &out, stderr: &errOut, clock: clock.Real{}, logger: slog.New(slog.DiscardHandler),
+		getenv: func(k string) string { return c.env[k] }}
+	root := &cobra.Command{Use: "osr", SilenceUsage: true, SilenceErrors: true}
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.AddCommand(a.failoverCommands()...)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+func (c *foCLI) ok(args ...string) string {
+	c.t.Helper()
+	out, errOut, err := c.run(args...)
+	if err != nil {
+		c.t.Fatalf("osr %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+func (c *foCLI) fails(want string, args ...string) {
+	c.t.Helper()
+	_, _, err := c.run(args...)
+	if err == nil || err.Error() != want {
+		c.t.Fatalf("osr %s: error %v, want %q", strings.Join(args, " "), err, want)
+	}
+}
+
+// TestFailoverCLI drives target, network-mapping, failover and migration commands on SQLite and
+// PostgreSQL, and checks the failed-over disk with qemu-img compare.
+func TestFailoverCLI(t *testing.T) {
+	srv, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	pgdsn, err := srv.NewDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, eng := range []struct{ name, dsn string }{{"sqlite", ""}, {"postgres", pgdsn}} {
+		t.Run(eng.name, func(t *testing.T) {
+			c := newFoCLI(t, eng.dsn)
+			out := filepath.Join(c.dir, "out")
+			if got := c.ok("target", "add", "--name", "local1", "--provider", "local", "--dir", out, "--format", "vhd"); got != "target local1 (local) added\n" {
+				t.Fatalf("target add: %q", got)
+			}
+			c.fails(`target t2: local target: dir "rel" is not an absolute path`, "target", "add", "--name", "t2", "--provider", "local", "--dir", "rel")
+			if got := c.ok("target", "list"); !strings.Contains(got, "local1  local     dir="+out+" format=vhd  -") {
+				t.Fatalf("target list:\n%s", got)
+			}
+			c.fails(`network prod-net of nic eth0 of machine web01 is not mapped: add a network mapping for it (osr network-mapping add --source-network "prod-net" ...)`,
+				"failover", "test", "web01")
+			if got := c.ok("network-mapping", "add", "--source-network", "prod-net", "--target-network", "dr-net", "--test-network", "test-net"); got != "network prod-net maps to dr-net (test: test-net), addresses keep\n" {
+				t.Fatalf("mapping add: %q", got)
+			}
+			c.fails("machine web01 has no recovery point 0badc0de00", "failover", "run", "web01", "--point", "0badc0de00")
+
+			got := c.ok("failover", "test", "web01")
+			if !strings.HasPrefix(got, "test failover of web01 at point "+c.pt.ID[:12]) {
+				t.Fatalf("failover test: %q", got)
+			}
+			var st failover.Status
+			if err := json.Unmarshal([]byte(c.ok("failover", "status", "web01", "--json")), &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Test == nil || st.Test.Result == nil || st.ItemState != vault.StateProtected {
+				t.Fatalf("status %+v", st)
+			}
+			src := filepath.Join(c.dir, "sda.raw")
+			os.WriteFile(src, c.imgs["sda"], 0o644)
+			qemuCompareVHD(t, src, st.Test.Result.Disks[0])
+			if got := c.ok("failover", "cleanup", "web01"); got != "test failover of web01 removed from target local1\n" {
+				t.Fatalf("cleanup: %q", got)
+			}
+			if got := c.ok("failover", "run", "web01", "--point", c.pt.ID[:8]); !strings.HasPrefix(got, "failover of web01 at point "+c.pt.ID[:12]) {
+				t.Fatalf("failover run: %q", got)
+			}
+			c.fails("machine web01 is failed-over: a failover needs a machine that is replicating", "failover", "run", "web01")
+			if got := c.ok("failover", "commit", "web01"); got != "failover of web01 at point "+c.pt.ID[:12]+" committed\n" {
+				t.Fatalf("commit: %q", got)
+			}
+			if got := c.ok("migration", "complete", "web01"); got != "failover of web01 at point "+c.pt.ID[:12]+" migration-completed\n" {
+				t.Fatalf("migration complete: %q", got)
+			}
+			if got := c.ok("failover", "list"); !strings.Contains(got, "web01    failover  migration-completed  "+c.pt.ID[:12]) {
+				t.Fatalf("failover list:\n%s", got)
+			}
+			if got := c.ok("network-mapping", "remove", "prod-net"); got != "mapping of network prod-net removed\n" {
+				t.Fatalf("mapping remove: %q", got)
+			}
+		})
+	}
+}
+
+func qemuCompareVHD(t *testing.T, raw, vhd string) {
+	t.Helper()
+	opts := "driver=vpc,force_size_calc=current_size,file.filename=" + vhd
+	out, err := exec.Command("qemu-img", "compare", "--image-opts", opts, "driver=raw,file.filename="+raw).CombinedOutput()
+	if err != nil {
+		t.Fatalf("qemu-img compare (install qemu-utils): %v %s", err, out)
+	}
+	info, err := exec.Command("qemu-img", "info", "--output=json", "--image-opts", opts).Output()
+	if err != nil {
+		t.Fatalf("qemu-img info: %v", err)
+	}
+	var qi struct {
+		VirtualSize int64 `json:"virtual-size"`
+	}
+	if err := json.Unmarshal(info, &qi); err != nil || qi.VirtualSize != 2<<20 {
+		t.Fatalf("qemu-img info: virtual size %d (%v), want %d", qi.VirtualSize, err, 2<<20)
+	}
+}
