@@ -62,8 +62,9 @@ type managedAgent struct {
 	sup  csclient.Supervisor
 
 	mu        sync.Mutex
-	agent     *mobility.Agent // running, or nil
-	startErr  string          // why the data path could not start, while it cannot
+	agent     *mobility.Agent    // running, or nil
+	dialer    *mobility.PSDialer // the running data path's, or nil (mobility_switch.go)
+	startErr  string             // why the data path could not start, while it cannot
 	replicate bool
 	running   agentSettings
 }
@@ -100,6 +101,8 @@ func agentReport(hb configserver.AgentHeartbeat, st mobility.Status) configserve
 		hb.LastPointTime = &t
 	}
 	hb.Error = st.LastError
+	connected := st.Connected
+	hb.ProcessServerConnected = &connected
 	switch st.State {
 	case mobility.StateInitialReplication, mobility.StateProtected, mobility.StateResynchronising:
 		hb.State = st.State
@@ -131,6 +134,10 @@ func (m *managedAgent) onConfig(ctx context.Context, raw json.RawMessage) {
 	if same {
 		return
 	}
+	if replicate && m.switchProcessServer(want, agentPSName(raw)) {
+		m.poke()
+		return
+	}
 	if !replicate {
 		m.log.Info("replication is not enabled for this machine: the data path is stopped")
 		m.sup.Stop()
@@ -147,7 +154,14 @@ func (m *managedAgent) onConfig(ctx context.Context, raw json.RawMessage) {
 	m.sup.Stop() // the old data path is gone before the state says otherwise
 	m.setState(true, want)
 	m.sup.Replace(ctx, "mobility service", func(ctx context.Context) error {
-		ag, err := mobility.New(&cfg, mobility.Options{Clock: m.app.clock, Logger: m.log, FreezeGuardian: freezeGuardian()})
+		d, err := m.psDialer(&cfg)
+		if err != nil {
+			m.mu.Lock()
+			m.startErr = err.Error()
+			m.mu.Unlock()
+			return err
+		}
+		ag, err := mobility.New(&cfg, mobility.Options{Clock: m.app.clock, Logger: m.log, FreezeGuardian: freezeGuardian(), Dial: d.Dial, Redial: d.Redial()})
 		m.mu.Lock()
 		m.startErr = ""
 		if err != nil {
@@ -245,7 +259,7 @@ func (m *managedAgent) watch(ctx context.Context) {
 		case <-t.C:
 		}
 		hb, _ := m.heartbeat().(configserver.AgentHeartbeat)
-		key := fmt.Sprintf("%s|%s|%d|%s", hb.State, hb.LastPointID, int(hb.InitialPercent/10), hb.Error)
+		key := fmt.Sprintf("%s|%s|%d|%s|%v", hb.State, hb.LastPointID, int(hb.InitialPercent/10), hb.Error, hb.ProcessServerConnected != nil && *hb.ProcessServerConnected)
 		if key != last {
 			last = key
 			m.poke()

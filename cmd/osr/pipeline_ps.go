@@ -36,6 +36,7 @@ func (a *app) processServerCommand() *cobra.Command {
 	serve.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	_ = serve.MarkFlagRequired("config")
 	cmd.AddCommand(serve, a.processServerInstallCommand())
+	cmd.AddCommand(a.processServerScaleOutCommands()...) // switch, balance, scale-out (process_server_switch.go)
 	return cmd
 }
 

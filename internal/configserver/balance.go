@@ -95,6 +95,7 @@ type PSLoad struct {
 	CacheFreePercent float64 `json:"cache_free_percent"`
 	ResyncSlots      int     `json:"resync_slots"` // 0: no cap
 	ResyncSlotsUsed  int     `json:"resync_slots_used"`
+	rescue           bool    // may receive the machines of a lost process server
 }
 
 // cacheNeed is the cache space a machine needs on a process server.
@@ -222,11 +223,15 @@ func (r *Registry) loadsLocked(now time.Time) ([]PSLoad, []MachineLoad) {
 		} else {
 			delete(so.critSince, p.Name)
 		}
-		if l.Lost != "" || st == Critical {
+		if l.Lost != "" || l.Overloaded != "" {
 			so.badAt[p.Name] = now
 		}
 		bad, wasBad := so.badAt[p.Name]
-		l.Eligible = l.Lost == "" && (st == Connected || st == Warning) && (!wasBad || now.Sub(bad) >= secs(so.settings.HoldSeconds))
+		held := wasBad && now.Sub(bad) < secs(so.settings.HoldSeconds)
+		l.Eligible = l.Lost == "" && (st == Connected || st == Warning) && !held
+		// The machines of a lost process server replicate nowhere: they may also go to one rated
+		// Critical for a moment (a backlog without upload progress yet), not to an overloaded one.
+		l.rescue = l.Lost == "" && l.Overloaded == "" && st != Disconnected && !held
 		pss = append(pss, l)
 	}
 	for i := range pss {

@@ -20,8 +20,9 @@ const ScaleOutInterval = time.Second
 //   - an overloaded one sheds one machine, the largest one not moved within hold_seconds that
 //     fits elsewhere, then waits settle_seconds before the next.
 //
-// Eligible process servers are Connected or Warning and were neither lost nor Critical within
-// hold_seconds, so that a machine does not go back to a server that just failed. It returns the
+// Eligible process servers are Connected or Warning and were neither lost nor overloaded within
+// hold_seconds, so that a machine does not go back to a server that just failed; when none has
+// room for a lost one's machine, one rated Critical but not overloaded may take it. It returns the
 // moves applied and notes on what could not be done (each note once while it holds).
 func (r *Registry) ScaleOutTick() ([]Move, []string) {
 	r.mu.Lock()
@@ -41,6 +42,7 @@ func (r *Registry) ScaleOutTick() ([]Move, []string) {
 	if so.settings.Automatic {
 		p := newPlan(r.loadsLocked(now))
 		eligible := func(n string) bool { return p.ps[n].Eligible }
+		rescue := func(n string) bool { return p.ps[n].rescue }
 		for _, name := range p.names {
 			src := *p.ps[name]
 			var mine []MachineLoad
@@ -59,7 +61,7 @@ func (r *Registry) ScaleOutTick() ([]Move, []string) {
 					mp := p.machine(m.Machine)
 					to := p.target(mp, CacheWarn, eligible)
 					if to == "" {
-						to = p.target(mp, CacheCritical, eligible)
+						to = p.target(mp, CacheCritical, rescue)
 					}
 					if to == "" {
 						stuck++

@@ -25,6 +25,8 @@ type Health struct {
 	CPUPercent       float64         `json:"cpu_percent"` // of one core, since the previous /health
 	RSSBytes         int64           `json:"rss_bytes"`
 	CacheFreePercent float64         `json:"cache_free_percent"`
+	CacheBytes       int64           `json:"cache_bytes"`      // the budget, or the file system's size (catchup.go)
+	CacheFreeBytes   int64           `json:"cache_free_bytes"` // what the cache may still take
 	BacklogBytes     int64           `json:"backlog_bytes"`
 	UploadBytesPerS  float64         `json:"upload_bytes_per_second"`
 	DrainSeconds     float64         `json:"drain_seconds"` // projected time to upload the backlog; -1: no upload progress
@@ -55,6 +57,7 @@ func (s *Server) Health() Health {
 	h.Reading = h.HoldReason == ""
 	free, err := s.cache.freePercent()
 	h.CacheFreePercent = free
+	h.CacheBytes, h.CacheFreeBytes, _ = s.cache.cacheSpace()
 	h.BacklogBytes = s.backlogBytes()
 	h.LastError = s.lastErrText()
 	s.rates.mu.Lock()
