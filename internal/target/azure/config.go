@@ -58,6 +58,9 @@ type Deps struct {
 	Logger *slog.Logger // default slog.Default()
 	// Transport carries the HTTP requests (default: the SDK's).
 	Transport policy.Transporter
+	// Retry overrides the SDK's retries of failed requests (default: 3 retries, from 0.8 s
+	// apart up to a minute).
+	Retry *policy.RetryOptions
 }
 
 // namePattern is what run, machine and disk names may be in a blob name.
@@ -124,10 +127,13 @@ func (c *Config) withDefaults() error {
 
 // newContainerClient makes the SDK's client of the container, with the SDK's retries of
 // transient errors left on: a failover has no retry wrapper around it.
-func newContainerClient(c Config, transport policy.Transporter) (*container.Client, error) {
+func newContainerClient(c Config, deps Deps) (*container.Client, error) {
 	opts := &container.ClientOptions{}
-	if transport != nil {
-		opts.Transport = transport
+	if deps.Transport != nil {
+		opts.Transport = deps.Transport
+	}
+	if deps.Retry != nil {
+		opts.Retry = *deps.Retry
 	}
 	var client *container.Client
 	var err error

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -47,12 +48,13 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	client, err := newContainerClient(cfg, deps.Transport)
+	client, err := newContainerClient(cfg, deps)
 	if err != nil {
 		return nil, err
 	}
 	p := &Provider{cfg: cfg, container: client, base: strings.TrimSuffix(redact(cfg.ContainerURL), "/"),
 		clock: deps.Clock, log: deps.Logger}
+
 	if p.clock == nil {
 		p.clock = clock.Real{}
 	}
@@ -117,6 +119,11 @@ func check(req target.Request) error {
 // the same Run it skips complete blobs and resumes the others. On an error the result still
 // names the run's location, so that Remove can clean up what was made.
 func (p *Provider) Create(ctx context.Context, req target.Request, progress target.Progress) (Result, error) {
+	res, err := p.create(ctx, req, progress)
+	return res, p.scrub(err)
+}
+
+func (p *Provider) create(ctx context.Context, req target.Request, progress target.Progress) (Result, error) {
 	if err := check(req); err != nil {
 		return Result{}, err
 	}
@@ -190,6 +197,10 @@ type Result = target.Result
 // Remove deletes every blob under the run's folder that res.Location names (disks, definition,
 // template, and anything else there). The folder must be in this provider's container.
 func (p *Provider) Remove(ctx context.Context, res Result) error {
+	return p.scrub(p.remove(ctx, res))
+}
+
+func (p *Provider) remove(ctx context.Context, res Result) error {
 	if res.Provider != Name {
 		return fmt.Errorf("azure target: result of provider %q, not %s", res.Provider, Name)
 	}
@@ -230,6 +241,26 @@ func (p *Provider) Remove(ctx context.Context, res Result) error {
 	}
 	p.log.InfoContext(ctx, "azure target: removed the run's blobs", "location", p.blobURL(dir), "blobs", n)
 	return nil
+}
+
+// scrubbed is an error whose message has the SAS token taken out; it unwraps to the original.
+type scrubbed struct {
+	err error
+	msg string
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }
+
+// sigParam matches a SAS signature in a URL's query, as the SDK's errors show the requests' URLs.
+var sigParam = regexp.MustCompile(`(?i)(sig=)[^&\s"']+`)
+
+// scrub takes the SAS signature out of an error's message.
+func (p *Provider) scrub(err error) error {
+	if err == nil || !sigParam.MatchString(err.Error()) {
+		return err
+	}
+	return &scrubbed{err: err, msg: sigParam.ReplaceAllString(err.Error(), "${1}REDACTED")}
 }
 
 // footerID is the VHD unique ID of a run's disk: derived from both, so that a resumed upload
