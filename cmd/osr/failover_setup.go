@@ -91,7 +91,7 @@ func (a *app) targetCommand() *cobra.Command {
 	var name, provider, dir, format, containerURL, account, prefix, key, keyFile string
 	var sets []string
 	add := &cobra.Command{
-		Use: "add --name T --provider local --dir D [--format raw|vhd|qcow2] | --provider azure --container-url U [--account A --key-secret K]",
+		Use:   "add --name T --provider local --dir D [--format raw|vhd|qcow2] | --provider azure --container-url U [--account A --key-secret K]",
 		Short: "Define a failover target", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := failover.AddTargetRequest{Name: name, Provider: provider, Settings: map[string]string{}}
