@@ -49,11 +49,18 @@ func printChanges(a *app, changes []vcenter.Change) {
 
 func (a *app) vcenterCommand() *cobra.Command {
 	var dataDir string
+	var vf vcenterVault
 	cmd := &cobra.Command{
 		Use:   "vcenter",
 		Short: "vCenter Servers (or ESXi hosts) the configuration server discovers virtual machines from",
+		Long: `On the configuration server, these commands change its inventory directly (--data-dir). With
+--vault they go through the vault service instead (--server, --token-file, --ca-file as for the
+other vault commands): the request reaches the configuration server with its desired state, the
+command waits (--wait) until it is carried out, and the account is named only (its credentials
+stay on the configuration server).`,
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", configserver.DefaultDataDir, "configuration server data directory")
+	vf.register(cmd)
 
 	var v vcenter.VCenter
 	add := &cobra.Command{
@@ -65,6 +72,9 @@ and discovers the virtual machines. If that first sync fails, the vCenter stays 
 Disconnected and the reason; fix it and run osr vcenter refresh. Exit code 1 then.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if vf.on(cmd) {
+				return a.vcVaultAdd(cmd, &vf, v)
+			}
 			s, inv, err := a.syncer(dataDir)
 			if err != nil {
 				return err
@@ -90,6 +100,7 @@ Disconnected and the reason; fix it and run osr vcenter refresh. Exit code 1 the
 	add.Flags().IntVar(&v.Port, "port", vcenter.DefaultPort, "HTTPS port")
 	add.Flags().StringVar(&v.Account, "account", "", "a vcenter account (osr account add --type vcenter)")
 	add.Flags().StringVar(&v.Thumbprint, "thumbprint", "", "SHA-256 thumbprint of the vCenter's certificate (default: the one presented now)")
+	add.Flags().StringVar(&vf.configServer, "config-server", "", "with --vault: the configuration server that discovers it (default: the vault's only one)")
 	for _, f := range []string{"name", "address", "account"} {
 		_ = add.MarkFlagRequired(f)
 	}
@@ -100,6 +111,9 @@ Disconnected and the reason; fix it and run osr vcenter refresh. Exit code 1 the
 		Short: "List vCenters with their status, machine count and last sync",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if vf.on(cmd) {
+				return a.vcVaultList(cmd, &vf, asJSON)
+			}
 			inv, err := a.inventory(dataDir)
 			if err != nil {
 				return err
@@ -132,6 +146,9 @@ Disconnected and the reason; fix it and run osr vcenter refresh. Exit code 1 the
 		Use:   "refresh [NAME...]",
 		Short: "Discover the machines of the named vCenters (default: all) now",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if vf.on(cmd) {
+				return a.vcVaultRefresh(cmd, &vf, args)
+			}
 			s, inv, err := a.syncer(dataDir)
 			if err != nil {
 				return err
@@ -165,6 +182,9 @@ Disconnected and the reason; fix it and run osr vcenter refresh. Exit code 1 the
 		Short: "Forget a vCenter and the machines discovered through it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if vf.on(cmd) {
+				return a.vcVaultRemove(cmd, &vf, args[0])
+			}
 			inv, err := a.inventory(dataDir)
 			if err != nil {
 				return err
@@ -182,8 +202,9 @@ Disconnected and the reason; fix it and run osr vcenter refresh. Exit code 1 the
 
 // machineRow is one line of osr machines list.
 type machineRow struct {
-	Name       string   `json:"name"`
-	Source     string   `json:"source"` // "physical" or "vcenter:NAME"
+	Name       string   `json:"name"`             // the osr machine name (vault, protected item, agent)
+	VMName     string   `json:"vm_name,omitempty"` // its name in vCenter
+	Source     string   `json:"source"`           // "physical" or "vcenter:NAME"
 	Addresses  []string `json:"addresses"`
 	Account    string   `json:"account,omitempty"`
 	GuestOS    string   `json:"guest_os,omitempty"`
@@ -231,6 +252,9 @@ func (a *app) machinesCommand() *cobra.Command {
 	add.Flags().StringVar(&m.Address, "address", "", "IP address or FQDN")
 	add.Flags().StringVar(&m.Account, "account", "", "ssh or windows account for push install")
 	add.Flags().StringVar(&m.Name, "name", "", "machine name (default: the address)")
+	add.Flags().StringArrayVar(&m.Disks, "disk", nil, "disk a push protects, NAME=PATH (repeat; default: every whole disk the machine lists)")
+	add.Flags().StringVar(&m.Root, "install-root", "", "installation root on the machine for pushes (default /; a chroot)")
+	_ = add.Flags().MarkHidden("install-root")
 	_ = add.MarkFlagRequired("address")
 	_ = add.MarkFlagRequired("account")
 
@@ -248,9 +272,9 @@ func (a *app) machinesCommand() *cobra.Command {
 				return json.NewEncoder(a.stdout).Encode(rows)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSOURCE\tADDRESSES\tOS\tPOWER\tDISKS\tSIZE")
+			fmt.Fprintln(tw, "NAME\tSOURCE\tVM\tADDRESSES\tOS\tPOWER\tDISKS\tSIZE")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Name, r.Source, orDash(strings.Join(r.Addresses, ",")), orDash(r.GuestOS),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Name, r.Source, orDash(r.VMName), orDash(strings.Join(r.Addresses, ",")), orDash(r.GuestOS),
 					orDash(r.PowerState), r.Disks, discoveryGiB(r.SizeBytes))
 			}
 			return tw.Flush()
@@ -287,7 +311,7 @@ func (a *app) machineRows(cmd *cobra.Command, dataDir string) ([]machineRow, err
 	}
 	for _, v := range vs {
 		for _, vm := range v.VMs {
-			r := machineRow{Name: vm.Name, Source: "vcenter:" + v.Name, Addresses: vm.IPs, GuestOS: vm.GuestOS, PowerState: vm.PowerState, Disks: len(vm.Disks)}
+			r := machineRow{Name: vm.Machine, VMName: vm.Name, Source: "vcenter:" + v.Name, Addresses: vm.IPs, GuestOS: vm.GuestOS, PowerState: vm.PowerState, Disks: len(vm.Disks)}
 			for _, d := range vm.Disks {
 				r.SizeBytes += d.SizeBytes
 			}

@@ -56,8 +56,13 @@ func (a *app) pusher(f *pushFlags) (*pushinstall.Pusher, *vcenter.Inventory, err
 		return nil, nil, err
 	}
 	if f.csAddr == "" {
+		// The agents reach this host where they send their data: the default process server's
+		// address (chosen at install, network selection), else this host's name.
 		_, port, _ := net.SplitHostPort(reg.APIAddress)
-		host, _ := os.Hostname()
+		host, _, _ := net.SplitHostPort(reg.ProcessServer.Address)
+		if ip := net.ParseIP(host); host == "" || ip != nil && (ip.IsUnspecified() || ip.IsLoopback()) {
+			host, _ = os.Hostname()
+		}
 		f.csAddr = net.JoinHostPort(host, port)
 	}
 	pass, err := passphrase.ReadFile(filepath.Join(f.dataDir, configserver.PassphraseFile), true)
@@ -148,7 +153,7 @@ parallel, --parallel at once. Exit code 0 when every push succeeded, 1 otherwise
 	}
 	f.register(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&f.csAddr, "config-server", "", "HOST:PORT the agents reach this configuration server at (default: this host name and the API port)")
+	fl.StringVar(&f.csAddr, "config-server", "", "HOST:PORT the agents reach this configuration server at (default: the default process server's host and the API port)")
 	fl.StringArrayVar(&f.disks, "disk", nil, "disk to protect, NAME=PATH (repeat; default: every whole disk lsblk lists)")
 	fl.IntVar(&f.parallel, "parallel", 8, "machines pushed at once")
 	fl.DurationVar(&f.timeout, "heartbeat-timeout", 2*time.Minute, "how long to wait for each agent's first heartbeat")

@@ -104,7 +104,7 @@ func TestDiscoveryCommands(t *testing.T) {
 		t.Fatalf("machines add with vcenter account: %d %q", code, errOut)
 	}
 	out = ok("machines", "list", "--data-dir", data)
-	if !hasRow(out, "db01", "physical", "10.0.0.7", "-", "-", "0", "-") || !hasRow(out, "DC0_H0_VM0", "vcenter:vc1", "-", "otherGuest", "poweredOn", "1", "10.0 GiB") || strings.Count(out, "vcenter:vc1") != 4 {
+	if !hasRow(out, "db01", "physical", "-", "10.0.0.7", "-", "-", "0", "-") || !hasRow(out, "dc0-h0-vm0", "vcenter:vc1", "DC0_H0_VM0", "-", "otherGuest", "poweredOn", "1", "10.0 GiB") || strings.Count(out, "vcenter:vc1") != 4 {
 		t.Fatalf("machines list:\n%s", out)
 	}
 	var rows []machineRow

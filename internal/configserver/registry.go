@@ -53,6 +53,7 @@ type seen struct {
 type Registry struct {
 	path  string
 	clock clock.Clock
+	fsync finalSyncs // the vault's final-sync and latest-received requests (finalsync.go)
 
 	mu      sync.Mutex
 	st      state
@@ -266,6 +267,7 @@ func (r *Registry) SetSerial(kind, name, serial string) error {
 func (r *Registry) BeatPS(name string, h PSHealth) error {
 	r.mu.Lock()
 	r.beats["ps/"+name] = seen{at: r.clock.Now(), ps: h}
+	r.fsync.psBeat(name, h.Drain)
 	var moved bool
 	for _, p := range r.st.ProcessServers {
 		if p.Name == name && h.Address != "" && h.Address != p.Address {
@@ -291,6 +293,7 @@ func (r *Registry) BeatAgent(machine string, h AgentHeartbeat) {
 	r.mu.Lock()
 	old, had := r.beats["agent/"+machine]
 	r.beats["agent/"+machine] = seen{at: r.clock.Now(), agent: h}
+	r.fsync.agentBeat(machine, h.FinalSync)
 	r.mu.Unlock()
 	if !had || reportChanged(old.agent, h) {
 		r.report()
@@ -331,6 +334,7 @@ func (r *Registry) AgentConfig(machine string) (AgentConfig, bool) {
 	}
 	a := r.st.Agents[i]
 	c := AgentConfig{Version: r.st.ConfigVersion, Machine: machine, HeartbeatSeconds: int64(HeartbeatInterval / time.Second)}
+	c.FinalSync = r.fsync.order(machine)
 	for _, p := range r.st.ProcessServers {
 		if p.Name == a.ProcessServer {
 			c.ProcessServer, c.ProcessServerName = p.Address, p.Name

@@ -12,6 +12,9 @@ import (
 // that the configuration server rates, plus the address agents dial if it changed. Unknown fields
 // are ignored: the process server may say more.
 type PSHealth struct {
+	// Drain is how far each machine's acknowledged points are committed (finalsync.go).
+	Drain []PSDrain `json:"drain,omitempty"`
+
 	Address          string   `json:"address,omitempty"`
 	Version          string   `json:"version,omitempty"`
 	Status           string   `json:"status,omitempty"` // the process server's own rating: ok, warning, critical
@@ -44,6 +47,9 @@ func (h PSHealth) drain() time.Duration {
 // AgentHeartbeat is what an agent sends in its heartbeat (agent certificate): its version and the
 // state of its replication, forwarded to the vault as the protected item's report.
 type AgentHeartbeat struct {
+	// FinalSync reports the final sync the agent was told last (finalsync.go).
+	FinalSync *FinalSyncReport `json:"final_sync,omitempty"`
+
 	Version        string     `json:"version,omitempty"`
 	State          string     `json:"state,omitempty"` // enabling, initial-replication, protected, resynchronising, error; empty: not replicating
 	InitialPercent float64    `json:"initial_percent,omitempty"`
@@ -78,6 +84,9 @@ type PSInfo struct {
 
 // AgentConfig is what an agent is told (GET /v1/agent/config).
 type AgentConfig struct {
+	// FinalSync, when set, asks for a planned failover's final sync (finalsync.go).
+	FinalSync *FinalSyncOrder `json:"final_sync,omitempty"`
+
 	Version           int64             `json:"version"`
 	Machine           string            `json:"machine"`
 	ProcessServer     string            `json:"process_server"`      // host:port; empty: none assigned yet

@@ -24,7 +24,10 @@ func (r Resolver) Resolve(ctx context.Context, machine string) (Target, error) {
 	t := Target{Machine: machine, Disks: r.Disks}
 	for _, m := range ms {
 		if m.Name == machine {
-			t.Address, t.Account = m.Address, m.Account
+			t.Address, t.Account, t.Root = m.Address, m.Account, m.Root
+			if len(m.Disks) > 0 { // the machine's own choice
+				t.Disks = m.Disks
+			}
 			return t, nil
 		}
 	}
@@ -34,7 +37,7 @@ func (r Resolver) Resolve(ctx context.Context, machine string) (Target, error) {
 	}
 	for _, v := range vs {
 		for _, vm := range v.VMs {
-			if vm.Name != machine {
+			if vm.Machine != machine && vm.Name != machine { // its osr machine name, or its vCenter name
 				continue
 			}
 			switch {

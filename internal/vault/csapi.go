@@ -139,17 +139,34 @@ type Machine struct {
 	Hardware     *Hardware     `json:"hardware,omitempty"` // optional (machine_hardware.go)
 	ConfigServer string        `json:"config_server,omitempty"`
 	Protected    bool          `json:"protected"`
+	// Agent: a mobility agent is registered for the machine. Source is physical or vcenter
+	// ("agent" from older configuration servers is stored as physical with Agent).
+	Agent bool `json:"agent"`
+	// Discovered in vCenter (source vcenter); see vcenters.go.
+	VCenter      string   `json:"vcenter,omitempty"`
+	VMName       string   `json:"vm_name,omitempty"`
+	InstanceUUID string   `json:"instance_uuid,omitempty"`
+	GuestOS      string   `json:"guest_os,omitempty"`
+	PowerState   string   `json:"power_state,omitempty"`
+	Host         string   `json:"host,omitempty"`
+	Cluster      string   `json:"cluster,omitempty"`
+	Datacenter   string   `json:"datacenter,omitempty"`
+	Datastores   []string `json:"datastores,omitempty"`
 }
 
 // MachineDisk is a disk of a machine.
 type MachineDisk struct {
 	Name      string `json:"name"`
 	SizeBytes int64  `json:"size_bytes"`
+	Datastore string `json:"datastore,omitempty"` // VM disks
+	File      string `json:"file,omitempty"`
+	Thin      bool   `json:"thin,omitempty"`
 }
 
 // Inventory is the body of PUT /cs/inventory.
 type Inventory struct {
-	Machines []Machine `json:"machines"`
+	Machines []Machine      `json:"machines"`
+	VCenters []VCenterReport `json:"vcenters,omitempty"` // vcenters.go
 }
 
 // ConfigServerInventory replaces the configuration server's inventory. A machine name already
@@ -157,7 +174,7 @@ type Inventory struct {
 func (s *Service) ConfigServerInventory(ctx context.Context, inv Inventory) error {
 	a := actorOf(ctx)
 	seen := map[string]bool{}
-	for _, m := range inv.Machines {
+	for i, m := range inv.Machines {
 		if err := checkName("machine", m.Name); err != nil {
 			return err
 		}
@@ -165,13 +182,16 @@ func (s *Service) ConfigServerInventory(ctx context.Context, inv Inventory) erro
 			return badRequest("machine %s is listed twice", m.Name)
 		}
 		seen[m.Name] = true
-		if m.Source != "agent" && m.Source != "vcenter" {
-			return badRequest("machine %s: source %q is not agent or vcenter", m.Name, m.Source)
+		if err := checkSource(&inv.Machines[i]); err != nil {
+			return err
 		}
 	}
 	now := ns(s.clock.Now())
 	return s.db.InTx(ctx, func(tx *dbTx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM machines WHERE config_server_id = ?`, a.ConfigServer); err != nil {
+			return err
+		}
+		if err := s.recordVCenters(ctx, tx, a, inv.VCenters); err != nil {
 			return err
 		}
 		for _, m := range inv.Machines {
@@ -229,6 +249,8 @@ type DesiredState struct {
 	VaultID string        `json:"vault_id"`
 	Storage StorageAccess `json:"storage"`
 	Items   []DesiredItem `json:"items"`
+	// VCenters are the pending vCenter requests of the API (vcenters.go).
+	VCenters []DesiredVCenter `json:"vcenters,omitempty"`
 }
 
 // StorageAccess is where process servers upload, and the replica store's password.
@@ -265,6 +287,9 @@ func (s *Service) ConfigServerDesiredState(ctx context.Context) (*DesiredState, 
 		return nil, err
 	}
 	ds.Storage.Password = base64.StdEncoding.EncodeToString(pw)
+	if ds.VCenters, err = s.desiredVCenters(ctx, a); err != nil {
+		return nil, err
+	}
 	rows, err := s.db.Query(ctx, `SELECT i.machine, i.process_server, p.name, p.rpo_threshold_s, p.retention_s, p.app_consistent_s, p.crash_consistent_s
 		FROM protected_items i JOIN policies p ON p.id = i.policy_id WHERE i.vault_id = ? AND i.config_server_id = ? AND i.state IN (?, ?, ?, ?, ?) ORDER BY i.machine`,
 		a.VaultID, a.ConfigServer, StateEnabling, StateInitialReplication, StateProtected, StateResynchronising, StateError)

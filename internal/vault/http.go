@@ -116,6 +116,8 @@ func (s *Service) builtinRoutes() []Route {
 		{"POST", "/cs/heartbeat", permConfigServer, s.hHeartbeat},
 		{"PUT", "/cs/inventory", permConfigServer, s.hInventory},
 		{"GET", "/cs/desired-state", permConfigServer, s.hDesiredState},
+		{"GET", "/cs/requests", permConfigServer, s.hCSRequests},     // finalsync_api.go
+		{"POST", "/cs/requests/{id}", permConfigServer, s.hCSReport}, // finalsync_api.go
 	}
 }
 

@@ -133,7 +133,7 @@ func TestConfigServerEndpoints(t *testing.T) {
 			{"bad state", cs.client, "POST", "/cs/heartbeat", Heartbeat{Items: []ItemReport{{Machine: "web01", State: "failed-over"}}}, 400, `item web01: state "failed-over" is not one a configuration server reports`},
 			{"protected without point", cs.client, "POST", "/cs/heartbeat", Heartbeat{Items: []ItemReport{{Machine: "web01", State: "protected"}}}, 400, "item web01: state protected needs last_point_time"},
 			{"duplicate machine", cs.client, "PUT", "/cs/inventory", Inventory{Machines: []Machine{{Name: "a", Source: "agent"}, {Name: "a", Source: "agent"}}}, 400, "machine a is listed twice"},
-			{"bad source", cs.client, "PUT", "/cs/inventory", Inventory{Machines: []Machine{{Name: "a", Source: "cloud"}}}, 400, `machine a: source "cloud" is not agent or vcenter`},
+			{"bad source", cs.client, "PUT", "/cs/inventory", Inventory{Machines: []Machine{{Name: "a", Source: "cloud"}}}, 400, `machine a: source "cloud" is not physical, vcenter or agent`},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				e := e.with(t)

@@ -190,3 +190,6 @@ func (s *Session) About() string { return s.about }
 func (s *Session) Close(ctx context.Context) error {
 	return s.m.Logout(ctx)
 }
+
+// Client is the session's vSphere API client (for callers that need more than VMs).
+func (s *Session) Client() *vim25.Client { return s.c }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -278,6 +279,14 @@ func (inv *Inventory) AddMachine(ctx context.Context, m Machine) (Machine, error
 	if m.Account == "" {
 		return Machine{}, errors.New("no account given: the configuration server needs one to push the mobility service")
 	}
+	for _, d := range m.Disks {
+		if err := validDisk(d); err != nil {
+			return Machine{}, err
+		}
+	}
+	if m.Root != "" && (!path.IsAbs(m.Root) || path.Clean(m.Root) != m.Root) {
+		return Machine{}, fmt.Errorf("installation root %q: want a clean absolute path", m.Root)
+	}
 	m.Added = inv.clock.Now().UTC().Truncate(time.Second)
 	err := inv.update(ctx, func(f *file) error {
 		for _, o := range f.Machines {
@@ -370,4 +379,13 @@ func (inv *Inventory) markRefreshed(ctx context.Context, name string, gen int64)
 		f.VCenters[i].Refreshed = max(f.VCenters[i].Refreshed, gen)
 		return nil
 	})
+}
+
+// validDisk checks a NAME=PATH disk of a physical server.
+func validDisk(d string) error {
+	name, p, ok := strings.Cut(d, "=")
+	if !ok || name == "" || !path.IsAbs(p) || strings.ContainsAny(name, " /=") {
+		return fmt.Errorf("disk %q: want NAME=PATH with an absolute path", d)
+	}
+	return nil
 }

@@ -80,7 +80,11 @@ type Machine struct {
 	Name    string    `json:"name"`
 	Address string    `json:"address"` // IP address or FQDN
 	Account string    `json:"account"` // ssh or windows account used to push the mobility service
-	Added   time.Time `json:"added"`
+	// Disks are the disks a push protects, NAME=PATH; empty: every whole disk the machine lists.
+	Disks []string `json:"disks,omitempty"`
+	// Root is the installation root a push uses on the machine ("" is /: a chroot or a test host).
+	Root  string    `json:"root,omitempty"`
+	Added time.Time `json:"added"`
 }
 
 // ChangeKind says how a VM changed between two syncs.

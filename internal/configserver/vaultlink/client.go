@@ -190,28 +190,52 @@ func (c *Client) SendHeartbeat(ctx context.Context, h Heartbeat) (*HeartbeatAnsw
 	return &out, nil
 }
 
-// Machine is one machine of the inventory.
+// Machine is one machine of the inventory (docs/control-plane.md, PUT /cs/inventory).
 type Machine struct {
 	Name      string   `json:"name"`
 	Hostname  string   `json:"hostname"`
 	OS        string   `json:"os"`
 	Addresses []string `json:"addresses"`
-	Source    string   `json:"source"`
+	Source    string   `json:"source"` // physical or vcenter ("agent" from older configuration servers)
 	Disks     []Disk   `json:"disks"`
+	Agent     bool     `json:"agent,omitempty"` // a mobility agent is registered for it
+	// Discovered in vCenter (source vcenter).
+	VCenter      string   `json:"vcenter,omitempty"`
+	VMName       string   `json:"vm_name,omitempty"`
+	InstanceUUID string   `json:"instance_uuid,omitempty"`
+	GuestOS      string   `json:"guest_os,omitempty"`
+	PowerState   string   `json:"power_state,omitempty"`
+	Host         string   `json:"host,omitempty"`
+	Cluster      string   `json:"cluster,omitempty"`
+	Datacenter   string   `json:"datacenter,omitempty"`
+	Datastores   []string `json:"datastores,omitempty"`
+	// Hardware is what failover needs beside the disks (the vault's Hardware), when known.
+	Hardware *Hardware `json:"hardware,omitempty"`
 }
 
 // Disk is one disk of a machine.
 type Disk struct {
 	Name      string `json:"name"`
 	SizeBytes int64  `json:"size_bytes"`
+	Datastore string `json:"datastore,omitempty"` // VM disks
+	File      string `json:"file,omitempty"`
+	Thin      bool   `json:"thin,omitempty"`
 }
 
-// PutInventory replaces the machines this configuration server knows.
+// PutInventory replaces the machines this configuration server knows (and reports no vCenters).
 func (c *Client) PutInventory(ctx context.Context, machines []Machine) error {
-	if machines == nil {
-		machines = []Machine{}
+	return c.PutInventoryDoc(ctx, Inventory{Machines: machines})
+}
+
+// PutInventoryDoc replaces the machines and vCenters this configuration server knows.
+func (c *Client) PutInventoryDoc(ctx context.Context, inv Inventory) error {
+	if inv.Machines == nil {
+		inv.Machines = []Machine{}
 	}
-	_, err := c.do(ctx, http.MethodPut, "/api/v1/cs/inventory", map[string]any{"machines": machines}, nil)
+	if inv.VCenters == nil {
+		inv.VCenters = []VCenter{}
+	}
+	_, err := c.do(ctx, http.MethodPut, "/api/v1/cs/inventory", inv, nil)
 	return err
 }
 
@@ -221,6 +245,8 @@ type DesiredState struct {
 	VaultID string    `json:"vault_id"`
 	Storage Storage   `json:"storage"`
 	Items   []Desired `json:"items"`
+	// VCenters are the vault's pending vCenter requests for this configuration server.
+	VCenters []VCenterRequest `json:"vcenters,omitempty"`
 }
 
 // Storage says where process servers upload.
