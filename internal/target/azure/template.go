@@ -91,6 +91,24 @@ func ipConfig(n target.NIC, subnet string) (obj, error) {
 	return props, nil
 }
 
+// unsafeNIC matches what a NIC's name may hold that its resource name may not.
+var unsafeNIC = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// nicResourceName is the suffix of NIC i's resource name: its name with other characters than
+// letters, digits, '.', '_' and '-' made '-' ("Ethernet 2" becomes Ethernet-2), or nicI when that
+// leaves nothing or a name taken already.
+func nicResourceName(name string, i int, seen map[string]bool) string {
+	rn := strings.Trim(unsafeNIC.ReplaceAllString(name, "-"), "-.")
+	if len(rn) > 40 {
+		rn = rn[:40]
+	}
+	if rn == "" || seen[strings.ToLower(rn)] {
+		rn = fmt.Sprintf("nic%d", i)
+	}
+	seen[strings.ToLower(rn)] = true
+	return rn
+}
+
 // param returns a template parameter of type string.
 func param(def any, desc string, allowed []string) obj {
 	p := obj{"type": "string", "metadata": obj{"description": desc}}
@@ -182,10 +200,7 @@ func renderTemplate(def target.Definition, blobURLs []string, cfg Config) ([]byt
 	}
 	seen := map[string]bool{}
 	for i, n := range def.NICs {
-		if !namePattern.MatchString(n.Name) || seen[n.Name] {
-			return nil, fmt.Errorf("azure target: nic name %q is empty, not a simple name, or given twice", n.Name)
-		}
-		seen[n.Name] = true
+		rn := nicResourceName(n.Name, i, seen)
 		if n.Network == "" {
 			return nil, fmt.Errorf("azure target: nic %s has no target network", n.Name)
 		}
@@ -206,8 +221,8 @@ func renderTemplate(def target.Definition, blobURLs []string, cfg Config) ([]byt
 			}
 			props["dnsSettings"] = obj{"dnsServers": n.DNS}
 		}
-		name := fmt.Sprintf("[concat(parameters('vmName'), '-%s')]", n.Name)
-		id := fmt.Sprintf("[resourceId('Microsoft.Network/networkInterfaces', concat(parameters('vmName'), '-%s'))]", n.Name)
+		name := fmt.Sprintf("[concat(parameters('vmName'), '-%s')]", rn)
+		id := fmt.Sprintf("[resourceId('Microsoft.Network/networkInterfaces', concat(parameters('vmName'), '-%s'))]", rn)
 		resources = append(resources, obj{
 			"type": "Microsoft.Network/networkInterfaces", "apiVersion": apiNetwork, "name": name,
 			"location": "[parameters('location')]", "properties": props, "tags": tags,
