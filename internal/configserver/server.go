@@ -165,6 +165,8 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.scaleOutLoop(vctx) }() // balance_auto.go
 	wg.Add(1)
 	go func() { defer wg.Done(); s.requestLoop(vctx) }() // the vault's requests (finalsync_loop.go)
+	wg.Add(1)
+	go func() { defer wg.Done(); s.requestLoop(vctx) }() // the vault's requests (finalsync_loop.go)
 	for _, run := range s.cfg.Services {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(vctx) }()

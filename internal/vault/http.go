@@ -118,6 +118,8 @@ func (s *Service) builtinRoutes() []Route {
 		{"GET", "/cs/desired-state", permConfigServer, s.hDesiredState},
 		{"GET", "/cs/requests", permConfigServer, s.hCSRequests},     // finalsync_api.go
 		{"POST", "/cs/requests/{id}", permConfigServer, s.hCSReport}, // finalsync_api.go
+		{"GET", "/cs/requests", permConfigServer, s.hCSRequests},     // finalsync_api.go
+		{"POST", "/cs/requests/{id}", permConfigServer, s.hCSReport}, // finalsync_api.go
 	}
 }
 
