@@ -54,7 +54,6 @@ type Registry struct {
 	path  string
 	clock clock.Clock
 	fsync finalSyncs // the vault's final-sync and latest-received requests (finalsync.go)
-	fsync finalSyncs // the vault's final-sync and latest-received requests (finalsync.go)
 
 	mu      sync.Mutex
 	st      state
@@ -269,7 +268,6 @@ func (r *Registry) BeatPS(name string, h PSHealth) error {
 	r.mu.Lock()
 	r.beats["ps/"+name] = seen{at: r.clock.Now(), ps: h}
 	r.fsync.psBeat(name, h.Drain)
-	r.fsync.psBeat(name, h.Drain)
 	var moved bool
 	for _, p := range r.st.ProcessServers {
 		if p.Name == name && h.Address != "" && h.Address != p.Address {
@@ -295,7 +293,6 @@ func (r *Registry) BeatAgent(machine string, h AgentHeartbeat) {
 	r.mu.Lock()
 	old, had := r.beats["agent/"+machine]
 	r.beats["agent/"+machine] = seen{at: r.clock.Now(), agent: h}
-	r.fsync.agentBeat(machine, h.FinalSync)
 	r.fsync.agentBeat(machine, h.FinalSync)
 	r.mu.Unlock()
 	if !had || reportChanged(old.agent, h) {
@@ -337,7 +334,6 @@ func (r *Registry) AgentConfig(machine string) (AgentConfig, bool) {
 	}
 	a := r.st.Agents[i]
 	c := AgentConfig{Version: r.st.ConfigVersion, Machine: machine, HeartbeatSeconds: int64(HeartbeatInterval / time.Second)}
-	c.FinalSync = r.fsync.order(machine)
 	c.FinalSync = r.fsync.order(machine)
 	for _, p := range r.st.ProcessServers {
 		if p.Name == a.ProcessServer {

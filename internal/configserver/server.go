@@ -57,6 +57,8 @@ type Server struct {
 	lastVault   time.Time // last successful heartbeat
 	lastVaultEr error
 	sentInv     string
+
+	vc vcenterLink // the vault's vCenter requests (vcenters.go)
 }
 
 // New loads the data directory of an installed configuration server.
@@ -165,8 +167,6 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.scaleOutLoop(vctx) }() // balance_auto.go
 	wg.Add(1)
 	go func() { defer wg.Done(); s.requestLoop(vctx) }() // the vault's requests (finalsync_loop.go)
-	wg.Add(1)
-	go func() { defer wg.Done(); s.requestLoop(vctx) }() // the vault's requests (finalsync_loop.go)
 	for _, run := range s.cfg.Services {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(vctx) }()
@@ -236,13 +236,13 @@ func (s *Server) vaultOnce(ctx context.Context, v *vaultlink.Client) error {
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
-	inv := s.registry.Inventory()
-	key := fmt.Sprintf("%+v", inv)
+	inv := s.inventory()
+	key := inventoryKey(inv)
 	s.mu.Lock()
 	same := key == s.sentInv
 	s.mu.Unlock()
 	if !same {
-		if err := v.PutInventory(ctx, inv); err != nil {
+		if err := v.PutInventoryDoc(ctx, inv); err != nil {
 			return fmt.Errorf("inventory: %w", err)
 		}
 		s.mu.Lock()
@@ -257,6 +257,7 @@ func (s *Server) vaultOnce(ctx context.Context, v *vaultlink.Client) error {
 		if err := s.registry.SetDesired(d); err != nil {
 			return err
 		}
+		s.vcenterRequests(ctx, d.VCenters)
 		if s.cfg.OnDesired != nil {
 			machines := make([]string, 0, len(d.Items))
 			for _, it := range d.Items {

@@ -15,9 +15,6 @@ type PSHealth struct {
 	// Drain is how far each machine's acknowledged points are committed (finalsync.go).
 	Drain []PSDrain `json:"drain,omitempty"`
 
-	// Drain is how far each machine's acknowledged points are committed (finalsync.go).
-	Drain []PSDrain `json:"drain,omitempty"`
-
 	Address          string   `json:"address,omitempty"`
 	Version          string   `json:"version,omitempty"`
 	Status           string   `json:"status,omitempty"` // the process server's own rating: ok, warning, critical
@@ -50,9 +47,6 @@ func (h PSHealth) drain() time.Duration {
 // AgentHeartbeat is what an agent sends in its heartbeat (agent certificate): its version and the
 // state of its replication, forwarded to the vault as the protected item's report.
 type AgentHeartbeat struct {
-	// FinalSync reports the final sync the agent was told last (finalsync.go).
-	FinalSync *FinalSyncReport `json:"final_sync,omitempty"`
-
 	// FinalSync reports the final sync the agent was told last (finalsync.go).
 	FinalSync *FinalSyncReport `json:"final_sync,omitempty"`
 
@@ -90,9 +84,6 @@ type PSInfo struct {
 
 // AgentConfig is what an agent is told (GET /v1/agent/config).
 type AgentConfig struct {
-	// FinalSync, when set, asks for a planned failover's final sync (finalsync.go).
-	FinalSync *FinalSyncOrder `json:"final_sync,omitempty"`
-
 	// FinalSync, when set, asks for a planned failover's final sync (finalsync.go).
 	FinalSync *FinalSyncOrder `json:"final_sync,omitempty"`
 

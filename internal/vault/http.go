@@ -54,7 +54,7 @@ func Errorf(status int, format string, args ...any) error { return errf(status, 
 
 // Routes returns every API endpoint.
 func (s *Service) Routes() []Route {
-	rs := s.builtinRoutes()
+	rs := append(s.builtinRoutes(), s.vcenterRoutes()...) // vcenters_ops.go
 	for _, x := range s.cfg.ExtraRoutes {
 		p := permPublic
 		for i := permPublic; i <= permConfigServer; i++ {
@@ -116,8 +116,6 @@ func (s *Service) builtinRoutes() []Route {
 		{"POST", "/cs/heartbeat", permConfigServer, s.hHeartbeat},
 		{"PUT", "/cs/inventory", permConfigServer, s.hInventory},
 		{"GET", "/cs/desired-state", permConfigServer, s.hDesiredState},
-		{"GET", "/cs/requests", permConfigServer, s.hCSRequests},     // finalsync_api.go
-		{"POST", "/cs/requests/{id}", permConfigServer, s.hCSReport}, // finalsync_api.go
 		{"GET", "/cs/requests", permConfigServer, s.hCSRequests},     // finalsync_api.go
 		{"POST", "/cs/requests/{id}", permConfigServer, s.hCSReport}, // finalsync_api.go
 	}
