@@ -175,3 +175,46 @@ func TestTracker(t *testing.T) {
 		t.Errorf("finish(1) = %d, want 30", got)
 	}
 }
+
+// FuzzPageRanges feeds the page-range list a service might answer (pairs of 16-bit page numbers:
+// start, end inclusive, as Get Page Ranges reports bytes) into pageRanges.add: it either refuses
+// a range with an error or keeps the list sorted and without overlap, and covers agrees with a
+// page-by-page check.
+func FuzzPageRanges(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 0, 2, 0, 3, 0, 9, 0, 12})
+	f.Add([]byte{0, 5, 0, 4})
+	f.Add([]byte{1, 0, 1, 0, 0, 7, 0, 8})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r pageRanges
+		written := map[int64]bool{}
+		for i := 0; i+3 < len(b); i += 4 {
+			start := int64(b[i])<<8 | int64(b[i+1])
+			last := int64(b[i+2])<<8 | int64(b[i+3])
+			next, err := r.add(start*PageSize, (last+1)*PageSize)
+			if err != nil {
+				continue
+			}
+			r = next
+			for p := start; p <= last; p++ {
+				written[p] = true
+			}
+		}
+		for i := 1; i < len(r); i++ {
+			if r[i].Off <= r[i-1].Off+r[i-1].Len || r[i].Len <= 0 {
+				t.Fatalf("ranges %v are not sorted, apart and non-empty", r)
+			}
+		}
+		for start := int64(0); start < 64; start++ {
+			for end := start + 1; end <= start+4; end++ {
+				want := true
+				for p := start; p < end; p++ {
+					want = want && written[p]
+				}
+				// covers asks for one range; touching ranges are merged by add, so it is the same.
+				if got := r.covers(start*PageSize, end*PageSize); got != want {
+					t.Fatalf("covers pages [%d, %d) = %v, want %v (ranges %v)", start, end, got, want, r)
+				}
+			}
+		}
+	})
+}
