@@ -39,6 +39,11 @@ import (
 var pg *pgtest.Server
 
 func TestMain(m *testing.M) {
+	for _, a := range os.Args {
+		if strings.HasPrefix(a, "-test.fuzzworker") { // fuzz workers run fuzz targets only
+			os.Exit(m.Run())
+		}
+	}
 	var err error
 	pg, err = pgtest.Start()
 	if err != nil {
