@@ -24,7 +24,9 @@ import (
 // OSR_BENCH_IMAGE names a prebuilt one) is committed to a file:// store, then the local provider
 // creates the machine from the point as raw, VHD and qcow2, each timed from the start of Create
 // to disks and definition synced, against `cp --sparse=always` of the image plus an fsync in the
-// same run. scripts/bench-failover.sh runs it and prints the table.
+// same run. scripts/bench-failover.sh runs it and prints the table. OSR_BENCH_DIR keeps the work
+// files (default: a temporary directory); with OSR_BENCH_REUSE=1 the store an earlier run left
+// there is used again; OSR_BENCH_ROUNDS sets the rounds (default 3).
 //
 //	OSR_BENCH_IMAGE=/var/tmp/osr-bench/image-2G.raw go test -run XXX -bench Failover2GiB -benchtime 1x ./internal/target/local/
 func BenchmarkFailover2GiB(b *testing.B) {
@@ -124,12 +126,26 @@ func timeCreate(b *testing.B, out, format, run string, pt *store.Point, disks []
 func commitFile(b *testing.B, dir, path string) (*store.Point, []target.Disk) {
 	b.Helper()
 	ctx := context.Background()
+	opts := store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}}
+	if os.Getenv("OSR_BENCH_REUSE") == "1" { // a store an earlier run left in OSR_BENCH_DIR
+		if be, err := file.Open(dir, file.Options{}); err == nil {
+			if r, err := store.Open(ctx, be, []byte("secret"), opts); err == nil {
+				if pt, err := r.ResolvePoint(ctx, "web01", "latest"); err == nil {
+					disks, err := target.OpenStoreDisks(r, pt)
+					if err != nil {
+						b.Fatal(err)
+					}
+					return pt, disks
+				}
+			}
+		}
+	}
 	os.RemoveAll(dir)
 	be, err := file.Open(dir, file.Options{CreateIfMissing: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := store.Init(ctx, be, []byte("secret"), store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}})
+	r, err := store.Init(ctx, be, []byte("secret"), opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -144,6 +144,7 @@ func (w *dataWriter) chunk(g, n, h int64) error {
 		if _, err := w.f.WriteAt(buf[from*ClusterSize:to*ClusterSize], (h+from)*ClusterSize); err != nil {
 			return fmt.Errorf("write %s: %w", w.f.Name(), err)
 		}
+		startWriteback(w.f, (h+from)*ClusterSize, (to-from)*ClusterSize)
 		return nil
 	}
 	start := int64(0)
