@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/target"
@@ -177,7 +177,9 @@ func (p *Provider) plan(req target.Request) (string, target.Definition, []planne
 }
 
 // Create writes the run's disks and then its machine.json. Called again for the same run, it
-// keeps the disks whose done marker matches and writes the others from the start.
+// keeps the disks whose done marker matches and writes the others from the start. progress is
+// called one call at a time, with ascending counts; disks kept from an earlier call count as
+// done at once.
 func (p *Provider) Create(ctx context.Context, req target.Request, progress target.Progress) (target.Result, error) {
 	dir, def, disks, err := p.plan(req)
 	if err != nil {
@@ -206,8 +208,15 @@ func (p *Provider) Create(ctx context.Context, req target.Request, progress targ
 	for _, d := range disks {
 		total += d.d.Size()
 	}
-	var done atomic.Int64
-	add := func(n int64) { progress(done.Add(n), total) }
+	// One lock around the count and the call keeps the reports in ascending order.
+	var mu sync.Mutex
+	var done int64
+	add := func(n int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		done += n
+		progress(done, total)
+	}
 	res := target.Result{Provider: p.Name(), Location: dir, DefinitionFile: defPath}
 	for _, d := range disks {
 		m, err := p.writeDisk(ctx, dir, req.Definition.PointID, d, add)
