@@ -44,6 +44,7 @@ func (a *app) serveMobilityManaged(ctx context.Context, configPath string) (bool
 	}
 	log := mobilityLogger(a.stderr, base.LogLevel)
 	m := &managedAgent{app: a, base: base, log: log, kick: make(chan struct{}, 1), sup: csclient.Supervisor{Logger: log}}
+	m.fs = m.finalSyncs()
 	defer m.sup.Stop()
 	go m.watch(ctx)
 	log.Info("mobility service managed by its configuration server", "link", link, "machine", base.Machine)
@@ -60,6 +61,7 @@ type managedAgent struct {
 	log  *slog.Logger
 	kick chan struct{}
 	sup  csclient.Supervisor
+	fs   *configserver.AgentFinalSyncs // final syncs the configuration server orders (mobility_finalsync.go)
 
 	mu        sync.Mutex
 	agent     *mobility.Agent    // running, or nil
@@ -77,6 +79,7 @@ type agentSettings struct {
 
 func (m *managedAgent) heartbeat() any {
 	hb := configserver.AgentHeartbeat{Version: osrVersion()}
+	hb.FinalSync = m.fs.Report()
 	m.mu.Lock()
 	ag, replicate, startErr := m.agent, m.replicate, m.startErr
 	m.mu.Unlock()
@@ -100,7 +103,7 @@ func agentReport(hb configserver.AgentHeartbeat, st mobility.Status) configserve
 		t := st.CaptureTime.UTC()
 		hb.LastPointTime = &t
 	}
-	hb.Error = st.LastError
+	hb.Error = reportedError(st) // mobility_switch.go
 	connected := st.Connected
 	hb.ProcessServerConnected = &connected
 	switch st.State {
@@ -123,6 +126,7 @@ func agentReport(hb configserver.AgentHeartbeat, st mobility.Status) configserve
 }
 
 func (m *managedAgent) onConfig(ctx context.Context, raw json.RawMessage) {
+	m.handleFinalSync(ctx, raw)
 	replicate, want, err := agentDesired(m.base, raw)
 	if err != nil {
 		m.log.Error("configuration from the configuration server refused; the data path stays as it is", "err", err)

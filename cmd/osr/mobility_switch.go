@@ -48,3 +48,13 @@ func agentPSName(raw []byte) string {
 	}
 	return c.ProcessServerName
 }
+
+// reportedError is the agent's last error as its heartbeat reports it: none once a point captured
+// after it is committed (the data path recovered: a move to another process server ends a
+// connection on purpose, and a lost connection that healed is history, not a state).
+func reportedError(st mobility.Status) string {
+	if st.LastError == "" || (!st.LastErrorTime.IsZero() && st.CaptureTime.After(st.LastErrorTime)) {
+		return ""
+	}
+	return st.LastError
+}
