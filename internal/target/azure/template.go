@@ -31,10 +31,15 @@ type obj = map[string]any
 // so that it is safe inside a template expression.
 var azureName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._()-]{0,79}$`)
 
+// networkForms says what a network may be, for errors.
+const networkForms = "VNET, VNET:SUBNET, RESOURCEGROUP:VNET:SUBNET, SUBSCRIPTION:RESOURCEGROUP:VNET:SUBNET (or with '/') or a subnet resource ID"
+
 // subnetID turns a NIC's target network into a template expression of its subnet's resource ID.
-// A network is VNET/SUBNET or RESOURCEGROUP/VNET/SUBNET (a virtual network's subnet in the
-// deployment's resource group or in another one), VNET (its subnet "default"), or a full
-// subnet resource ID (/subscriptions/.../subnets/NAME).
+// A network is VNET:SUBNET, RESOURCEGROUP:VNET:SUBNET or SUBSCRIPTION:RESOURCEGROUP:VNET:SUBNET
+// (a virtual network's subnet in the deployment's resource group, in another one, or in another
+// subscription), VNET (its subnet "default"), or a full subnet resource ID
+// (/subscriptions/.../subnets/NAME). '/' separates as ':' does; network mappings take ':' (their
+// names have no '/'), and neither is in an Azure resource name.
 func subnetID(network string) (string, error) {
 	if strings.HasPrefix(network, "/subscriptions/") {
 		parts := strings.Split(network, "/")
@@ -45,21 +50,28 @@ func subnetID(network string) (string, error) {
 		}
 		return network, nil
 	}
-	parts := strings.Split(network, "/")
+	sep := ":"
+	if strings.Contains(network, "/") {
+		sep = "/"
+	}
+	parts := strings.Split(network, sep)
 	for _, p := range parts {
 		if !azureName.MatchString(p) {
-			return "", fmt.Errorf("network %q is not VNET, VNET/SUBNET, RESOURCEGROUP/VNET/SUBNET or a subnet resource ID", network)
+			return "", fmt.Errorf("network %q is not %s", network, networkForms)
 		}
 	}
+	const subnets = "'Microsoft.Network/virtualNetworks/subnets'"
 	switch len(parts) {
 	case 1:
-		return fmt.Sprintf("[resourceId('Microsoft.Network/virtualNetworks/subnets', '%s', 'default')]", parts[0]), nil
+		return fmt.Sprintf("[resourceId(%s, '%s', 'default')]", subnets, parts[0]), nil
 	case 2:
-		return fmt.Sprintf("[resourceId('Microsoft.Network/virtualNetworks/subnets', '%s', '%s')]", parts[0], parts[1]), nil
+		return fmt.Sprintf("[resourceId(%s, '%s', '%s')]", subnets, parts[0], parts[1]), nil
 	case 3:
-		return fmt.Sprintf("[resourceId('%s', 'Microsoft.Network/virtualNetworks/subnets', '%s', '%s')]", parts[0], parts[1], parts[2]), nil
+		return fmt.Sprintf("[resourceId('%s', %s, '%s', '%s')]", parts[0], subnets, parts[1], parts[2]), nil
+	case 4:
+		return fmt.Sprintf("[resourceId('%s', '%s', %s, '%s', '%s')]", parts[0], parts[1], subnets, parts[2], parts[3]), nil
 	}
-	return "", fmt.Errorf("network %q is not VNET, VNET/SUBNET, RESOURCEGROUP/VNET/SUBNET or a subnet resource ID", network)
+	return "", fmt.Errorf("network %q is not %s", network, networkForms)
 }
 
 // ipConfig returns the NIC's IP configuration properties for its IP mode.

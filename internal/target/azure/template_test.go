@@ -16,7 +16,7 @@ func sampleDefinition() target.Definition {
 		Disks: []target.DefinitionDisk{{Name: "sda", SizeBytes: 1 << 30}, {Name: "sdb", SizeBytes: 2 << 30}},
 		NICs: []target.NIC{
 			{Name: "eth0", SourceNetwork: "lan", Network: "vnet-dr/app", IPMode: "keep", Address: "10.1.2.3/24", DNS: []string{"10.1.0.2"}},
-			{Name: "eth1", SourceNetwork: "backup", Network: "rg-net/vnet-bk/bk", IPMode: "dhcp"},
+			{Name: "eth1", SourceNetwork: "backup", Network: "rg-net:vnet-bk:bk", IPMode: "dhcp"},
 			{Name: "eth2", SourceNetwork: "mgmt", Network: "/subscriptions/s1/resourceGroups/g1/providers/Microsoft.Network/virtualNetworks/v1/subnets/mgmt", IPMode: "static", Address: "10.9.0.7"},
 		},
 	}
@@ -141,6 +141,23 @@ func TestRenderTemplate(t *testing.T) {
 	}
 }
 
+func TestSubnetID(t *testing.T) {
+	const sn = "'Microsoft.Network/virtualNetworks/subnets'"
+	for _, tt := range []struct{ network, want string }{
+		{"vnet-dr", "[resourceId(" + sn + ", 'vnet-dr', 'default')]"},
+		{"vnet-dr:app", "[resourceId(" + sn + ", 'vnet-dr', 'app')]"},
+		{"vnet-dr/app", "[resourceId(" + sn + ", 'vnet-dr', 'app')]"},
+		{"rg:vnet-dr:app", "[resourceId('rg', " + sn + ", 'vnet-dr', 'app')]"},
+		{"0000-11:rg:v:s", "[resourceId('0000-11', 'rg', " + sn + ", 'v', 's')]"},
+		{"/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/x",
+			"/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/x"},
+	} {
+		if got, err := subnetID(tt.network); err != nil || got != tt.want {
+			t.Errorf("subnetID(%q) = %q, %v, want %q", tt.network, got, err, tt.want)
+		}
+	}
+}
+
 func TestNICResourceNames(t *testing.T) {
 	seen := map[string]bool{}
 	for i, tt := range []struct{ name, want string }{
@@ -165,9 +182,13 @@ func TestRenderTemplateBadInput(t *testing.T) {
 		{"firmware", func(d *target.Definition) { d.Firmware = "coreboot" }, `azure target: firmware "coreboot" is not bios or uefi`},
 		{"unmapped network", func(d *target.Definition) { d.NICs[1].Network = "" }, "azure target: nic eth1 has no target network"},
 		{"quote in network", func(d *target.Definition) { d.NICs[0].Network = "v'x/app" },
-			`azure target: nic eth0: network "v'x/app" is not VNET, VNET/SUBNET, RESOURCEGROUP/VNET/SUBNET or a subnet resource ID`},
-		{"four parts", func(d *target.Definition) { d.NICs[0].Network = "a/b/c/d" },
-			`azure target: nic eth0: network "a/b/c/d" is not VNET, VNET/SUBNET, RESOURCEGROUP/VNET/SUBNET or a subnet resource ID`},
+			`azure target: nic eth0: network "v'x/app" is not ` + networkForms},
+		{"space in network", func(d *target.Definition) { d.NICs[0].Network = "dr net" },
+			`azure target: nic eth0: network "dr net" is not ` + networkForms},
+		{"five parts", func(d *target.Definition) { d.NICs[0].Network = "a:b:c:d:e" },
+			`azure target: nic eth0: network "a:b:c:d:e" is not ` + networkForms},
+		{"empty part", func(d *target.Definition) { d.NICs[0].Network = "vnet:" },
+			`azure target: nic eth0: network "vnet:" is not ` + networkForms},
 		{"not a subnet id", func(d *target.Definition) { d.NICs[0].Network = "/subscriptions/s/resourceGroups/g" },
 			`azure target: nic eth0: network "/subscriptions/s/resourceGroups/g" is not a subnet resource ID (/subscriptions/S/resourceGroups/G/providers/Microsoft.Network/virtualNetworks/V/subnets/N)`},
 		{"ip mode", func(d *target.Definition) { d.NICs[0].IPMode = "bootp" }, `azure target: nic eth0: ip mode "bootp" is not keep, dhcp or static`},
