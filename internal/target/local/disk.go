@@ -121,8 +121,8 @@ func complete(path, mpath string, want marker) (marker, error) {
 		if err != nil {
 			return marker{}, err
 		}
-		if int64(h.Size) != m.SizeBytes {
-			return marker{}, fmt.Errorf("the qcow2 image has %d bytes, want %d", h.Size, m.SizeBytes)
+		if want := qcow2.VirtualSize(m.SizeBytes); int64(h.Size) != want {
+			return marker{}, fmt.Errorf("the qcow2 image has %d bytes, want %d", h.Size, want)
 		}
 	}
 	return m, nil

@@ -15,7 +15,8 @@ type run struct {
 
 // layout is where everything of one image goes, in clusters of ClusterSize.
 type layout struct {
-	size     int64 // virtual size
+	size     int64 // the disk's size
+	virtual  int64 // the image's virtual size: size rounded up to 512 bytes
 	clusters int64 // guest clusters
 	l1Size   int64 // L1 entries
 	l1       int64 // first cluster of the L1 table
@@ -45,7 +46,7 @@ func plan(size int64, ext []target.Extent) (*layout, error) {
 	if size <= 0 || size > MaxSize {
 		return nil, fmt.Errorf("qcow2: disk size %d, want 1 to %d", size, int64(MaxSize))
 	}
-	l := &layout{size: size, clusters: ceilDiv(size, ClusterSize)}
+	l := &layout{size: size, virtual: VirtualSize(size), clusters: ceilDiv(size, ClusterSize)}
 	l.l1Size = ceilDiv(l.clusters, l2Entries)
 	// Data clusters from the extents, adjacent ones merged into runs (host offsets come later).
 	prevEnd := int64(-1)
@@ -102,11 +103,15 @@ func plan(size int64, ext []target.Extent) (*layout, error) {
 	return l, nil
 }
 
+// VirtualSize is the virtual size of the image of a disk of size bytes: readers of qcow2 count
+// whole 512-byte sectors, so a disk whose size is not a multiple of 512 gets a zero tail.
+func VirtualSize(size int64) int64 { return (size + 511) / 512 * 512 }
+
 // header returns the image's header.
 func (l *layout) header() Header {
 	return Header{
 		ClusterBits:           ClusterBits,
-		Size:                  uint64(l.size),
+		Size:                  uint64(l.virtual),
 		L1Size:                uint32(l.l1Size),
 		L1TableOffset:         uint64(l.l1 * ClusterSize),
 		RefcountTableOffset:   uint64(l.rt * ClusterSize),

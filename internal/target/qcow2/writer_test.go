@@ -131,7 +131,7 @@ func checkImage(t *testing.T, path string, d *memDisk) {
 	if err := json.Unmarshal(out, &info); err != nil {
 		t.Fatal(err)
 	}
-	if info.VirtualSize != d.size || info.Format != "qcow2" || info.ClusterSize != ClusterSize {
+	if info.VirtualSize != VirtualSize(d.size) || info.Format != "qcow2" || info.ClusterSize != ClusterSize {
 		t.Fatalf("qemu-img info: %s", out)
 	}
 	raw := rawFile(t, d)
@@ -276,3 +276,31 @@ func TestPlan(t *testing.T) {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// TestWriteOddSize: a disk whose size is not a multiple of 512 gets a virtual size rounded up,
+// the tail zero (what qemu-img compare checks of the larger image).
+func TestWriteOddSize(t *testing.T) {
+	d := randomDisk(rand.New(rand.NewPCG(1, 1)), 100000, 0, 100000)
+	p := filepath.Join(t.TempDir(), "odd.qcow2")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := Write(context.Background(), f, d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.DataBytes != 100000 || st.SkippedBytes != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	out, err := exec.Command(qemuImg(t), "info", "--output=json", "-f", "qcow2", p).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"virtual-size": 100352,`) {
+		t.Fatalf("qemu-img info: %v\n%s", err, out)
+	}
+	raw := rawFile(t, d)
+	out, err = exec.Command(qemuImg(t), "compare", "-f", "qcow2", "-F", "raw", p, raw).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Images are identical.") {
+		t.Fatalf("qemu-img compare: %v\n%s", err, out)
+	}
+}
