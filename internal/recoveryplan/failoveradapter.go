@@ -12,7 +12,7 @@ import (
 // FailoverService adapts the failover service (internal/failover) to Failoverer.
 type FailoverService struct {
 	Service *failover.Service
-	Vault    *vault.Service
+	Vault   *vault.Service
 	// Poll is how often Wait looks at the job (default 200 ms).
 	Poll time.Duration
 }
