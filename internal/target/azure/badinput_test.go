@@ -40,6 +40,16 @@ func TestNewBadConfig(t *testing.T) {
 	}
 }
 
+func TestMissingContainer(t *testing.T) {
+	cfg, _ := azuriteConfig(t)
+	cfg.CreateContainer = false
+	disk := openDisk(t, "sda", makeSparse(t, t.TempDir(), "sda", mib))
+	_, err := newProvider(t, cfg).Create(t.Context(), target.Request{Run: "job-1", Definition: definition(disk), Disks: []target.Disk{disk}}, nil)
+	if want := "azure target: container " + cfg.ContainerURL + " does not exist: create it, or set create_container"; err == nil || err.Error() != want {
+		t.Fatalf("create in a missing container: %v, want %q", err, want)
+	}
+}
+
 // TestCreateBadInput: a request Create cannot carry out fails before anything is written.
 func TestCreateBadInput(t *testing.T) {
 	cfg, c := azuriteConfig(t)

@@ -115,7 +115,8 @@ func TestResumeAfterCancel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	_, err := newProvider(t, resumeConfig(cfg)).Create(ctx, req, func(done, total int64) {
+	p := newProvider(t, resumeConfig(cfg))
+	partial, err := p.Create(ctx, req, func(done, total int64) {
 		if done >= 10*mib {
 			cancel()
 		}
@@ -127,6 +128,17 @@ func TestResumeAfterCancel(t *testing.T) {
 	name := "web01-job-2/sda.vhd"
 	wm, above := interrupted(t, c, name, disk.size)
 	resumed(t, c, cfg, req, src, exts, wm, above)
+
+	// The result of the failed Create names what it made: Remove cleans it all up.
+	if partial.Location != cfg.ContainerURL+"/web01-job-2" || len(partial.Disks) != 1 {
+		t.Fatalf("result of the interrupted create: %+v", partial)
+	}
+	if err := p.Remove(t.Context(), partial); err != nil {
+		t.Fatal(err)
+	}
+	if got := listBlobs(t, c); len(got) != 0 {
+		t.Errorf("after remove: %v", got)
+	}
 }
 
 // TestResumeAfterKill kills a process uploading a disk with SIGKILL halfway and resumes the

@@ -124,6 +124,8 @@ func (u *diskUpload) prepare(ctx context.Context) (blobMeta, pageRanges, error) 
 		u.p.log.WarnContext(ctx, "azure target: page blob is not of this upload; starting it over",
 			"blob", u.url, "reason", reason)
 	case bloberror.HasCode(err, bloberror.BlobNotFound):
+	case bloberror.HasCode(err, bloberror.ContainerNotFound):
+		return blobMeta{}, nil, fmt.Errorf("azure target: container %s does not exist: create it, or set create_container", u.p.base)
 	default:
 		return blobMeta{}, nil, fmt.Errorf("azure target: disk %s: %w", u.disk.Name(), err)
 	}
