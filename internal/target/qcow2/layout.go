@@ -13,13 +13,17 @@ type run struct {
 	host  int64 // host cluster of the first
 }
 
-// layout is where everything of one image goes, in clusters of ClusterSize.
+// layout is where everything of one image goes, in clusters of cs bytes.
 type layout struct {
-	size     int64 // the disk's size
-	virtual  int64 // the image's virtual size: size rounded up to 512 bytes
-	clusters int64 // guest clusters
-	l1Size   int64 // L1 entries
-	l1       int64 // first cluster of the L1 table
+	bits     uint32 // cluster bits
+	cs       int64  // cluster size
+	l2e      int64  // entries per L2 table
+	rce      int64  // entries per refcount block
+	size     int64  // the disk's size
+	virtual  int64  // the image's virtual size: size rounded up to 512 bytes
+	clusters int64  // guest clusters
+	l1Size   int64  // L1 entries
+	l1       int64  // first cluster of the L1 table
 	l1c      int64
 	rt       int64 // refcount table
 	rtc      int64
@@ -33,21 +37,18 @@ type layout struct {
 	total    int64 // clusters in the image
 }
 
-const (
-	l2Entries       = ClusterSize / 8 // entries per L2 table
-	refcountEntries = ClusterSize * 8 / (1 << RefcountOrder)
-)
-
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // plan lays out an image of a disk of size bytes whose data lies in ext (ascending, no
-// overlap, as target.Disk.DataExtents returns them).
-func plan(size int64, ext []target.Extent) (*layout, error) {
+// overlap, as target.Disk.DataExtents returns them), with clusters of 1<<bits bytes (osr writes
+// ClusterBits; tests use small clusters to reach many tables with little data).
+func plan(size int64, ext []target.Extent, bits uint32) (*layout, error) {
 	if size <= 0 || size > MaxSize {
 		return nil, fmt.Errorf("qcow2: disk size %d, want 1 to %d", size, int64(MaxSize))
 	}
-	l := &layout{size: size, virtual: VirtualSize(size), clusters: ceilDiv(size, ClusterSize)}
-	l.l1Size = ceilDiv(l.clusters, l2Entries)
+	cs := int64(1) << bits
+	l := &layout{bits: bits, cs: cs, l2e: cs / 8, rce: cs * 8 / (1 << RefcountOrder), size: size, virtual: VirtualSize(size), clusters: ceilDiv(size, cs)}
+	l.l1Size = ceilDiv(l.clusters, l.l2e)
 	// Data clusters from the extents, adjacent ones merged into runs (host offsets come later).
 	prevEnd := int64(-1)
 	for _, e := range ext {
@@ -58,7 +59,7 @@ func plan(size int64, ext []target.Extent) (*layout, error) {
 			return nil, fmt.Errorf("qcow2: data extent [%d, %d) is outside the disk of %d bytes or out of order", e.Off, e.Off+e.Len, size)
 		}
 		prevEnd = e.Off + e.Len
-		first, last := e.Off/ClusterSize, (e.Off+e.Len-1)/ClusterSize
+		first, last := e.Off/cs, (e.Off+e.Len-1)/cs
 		if k := len(l.runs) - 1; k >= 0 && l.runs[k].guest+l.runs[k].n >= first {
 			r := &l.runs[k]
 			if end := last + 1; end > r.guest+r.n {
@@ -71,7 +72,7 @@ func plan(size int64, ext []target.Extent) (*layout, error) {
 	used := map[int64]bool{}
 	for _, r := range l.runs {
 		l.nData += r.n
-		for i := r.guest / l2Entries; i <= (r.guest+r.n-1)/l2Entries; i++ {
+		for i := r.guest / l.l2e; i <= (r.guest+r.n-1)/l.l2e; i++ {
 			if !used[i] {
 				used[i] = true
 				l.l2Index = append(l.l2Index, i)
@@ -79,13 +80,13 @@ func plan(size int64, ext []target.Extent) (*layout, error) {
 		}
 	}
 	l.l1 = 1
-	l.l1c = ceilDiv(l.l1Size*8, ClusterSize)
+	l.l1c = ceilDiv(l.l1Size*8, cs)
 	l.rt = l.l1 + l.l1c
 	// The refcount table and blocks count themselves: grow them until they cover the image.
 	fixed := 1 + l.l1c + int64(len(l.l2Index)) + l.nData
 	for {
-		rbc := ceilDiv(fixed+l.rtc+l.rbc, refcountEntries)
-		rtc := ceilDiv(rbc*8, ClusterSize)
+		rbc := ceilDiv(fixed+l.rtc+l.rbc, l.rce)
+		rtc := ceilDiv(rbc*8, cs)
 		if rbc == l.rbc && rtc == l.rtc {
 			break
 		}
@@ -110,11 +111,11 @@ func VirtualSize(size int64) int64 { return (size + 511) / 512 * 512 }
 // header returns the image's header.
 func (l *layout) header() Header {
 	return Header{
-		ClusterBits:           ClusterBits,
+		ClusterBits:           l.bits,
 		Size:                  uint64(l.virtual),
 		L1Size:                uint32(l.l1Size),
-		L1TableOffset:         uint64(l.l1 * ClusterSize),
-		RefcountTableOffset:   uint64(l.rt * ClusterSize),
+		L1TableOffset:         uint64(l.l1 * l.cs),
+		RefcountTableOffset:   uint64(l.rt * l.cs),
 		RefcountTableClusters: uint32(l.rtc),
 		RefcountOrder:         RefcountOrder,
 		HeaderLength:          HeaderLength,

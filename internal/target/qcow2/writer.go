@@ -26,6 +26,8 @@ type Options struct {
 	// Progress, if set, is told guest bytes done (zero ranges included). It may be called from
 	// several goroutines at once.
 	Progress func(n int64)
+
+	clusterBits uint32 // tests only: smaller clusters; default ClusterBits
 }
 
 // Stats say what Write did.
@@ -34,8 +36,6 @@ type Stats struct {
 	SkippedBytes int64 // guest bytes left unallocated (they read as zeros)
 	FileSize     int64 // the image file's size
 }
-
-var zeroCluster = make([]byte, ClusterSize)
 
 // Write writes d into f as a qcow2 version 3 image: f is truncated first, only clusters with
 // non-zero data are allocated, and on success the image is complete and synced. The header is
@@ -56,14 +56,17 @@ func Write(ctx context.Context, f *os.File, d target.Disk, opts Options) (Stats,
 	if err != nil {
 		return Stats{}, err
 	}
-	l, err := plan(d.Size(), ext)
+	if opts.clusterBits == 0 {
+		opts.clusterBits = ClusterBits
+	}
+	l, err := plan(d.Size(), ext, opts.clusterBits)
 	if err != nil {
 		return Stats{}, fmt.Errorf("disk %s: %w", d.Name(), err)
 	}
 	if err := f.Truncate(0); err != nil {
 		return Stats{}, fmt.Errorf("truncate %s: %w", f.Name(), err)
 	}
-	if err := f.Truncate(l.total * ClusterSize); err != nil {
+	if err := f.Truncate(l.total * l.cs); err != nil {
 		return Stats{}, fmt.Errorf("truncate %s: %w", f.Name(), err)
 	}
 	var inRuns int64
@@ -73,8 +76,8 @@ func Write(ctx context.Context, f *os.File, d target.Disk, opts Options) (Stats,
 	progress(l.size - inRuns)
 	written := make([]atomic.Uint64, ceilDiv(l.nData, 64))
 	var dataBytes atomic.Int64
-	w := &dataWriter{l: l, f: f, d: d, written: written, progress: progress, dataBytes: &dataBytes}
-	w.pool.New = func() any { b := make([]byte, opts.ChunkClusters*ClusterSize); return &b }
+	w := &dataWriter{l: l, f: f, d: d, written: written, progress: progress, dataBytes: &dataBytes, zero: make([]byte, l.cs)}
+	w.pool.New = func() any { b := make([]byte, int64(opts.ChunkClusters)*l.cs); return &b }
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Workers)
 chunks:
@@ -99,7 +102,7 @@ chunks:
 	if err := f.Sync(); err != nil {
 		return Stats{}, fmt.Errorf("sync %s: %w", f.Name(), err)
 	}
-	hdr := make([]byte, ClusterSize)
+	hdr := make([]byte, l.cs)
 	copy(hdr, l.header().Marshal())
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		return Stats{}, fmt.Errorf("write header of %s: %w", f.Name(), err)
@@ -108,12 +111,12 @@ chunks:
 		return Stats{}, fmt.Errorf("sync %s: %w", f.Name(), err)
 	}
 	db := dataBytes.Load()
-	return Stats{DataBytes: db, SkippedBytes: l.size - db, FileSize: l.total * ClusterSize}, nil
+	return Stats{DataBytes: db, SkippedBytes: l.size - db, FileSize: l.total * l.cs}, nil
 }
 
 // guestBytes is how many bytes of the disk n clusters from guest cluster g cover.
 func (l *layout) guestBytes(g, n int64) int64 {
-	return min((g+n)*ClusterSize, l.size) - g*ClusterSize
+	return min((g+n)*l.cs, l.size) - g*l.cs
 }
 
 type dataWriter struct {
@@ -124,32 +127,34 @@ type dataWriter struct {
 	progress  func(int64)
 	dataBytes *atomic.Int64
 	pool      sync.Pool
+	zero      []byte // one cluster of zeros
 }
 
 // chunk copies n guest clusters from guest cluster g to host cluster h, leaving all-zero
 // clusters unwritten.
 func (w *dataWriter) chunk(g, n, h int64) error {
+	cs := w.l.cs
 	bp := w.pool.Get().(*[]byte)
 	defer w.pool.Put(bp)
-	buf := (*bp)[:n*ClusterSize]
+	buf := (*bp)[:n*cs]
 	want := w.l.guestBytes(g, n)
-	if k, err := w.d.ReadAt(buf[:want], g*ClusterSize); err != nil && !(errors.Is(err, io.EOF) && int64(k) == want) {
-		return fmt.Errorf("read disk %s at %d: %w", w.d.Name(), g*ClusterSize, err)
+	if k, err := w.d.ReadAt(buf[:want], g*cs); err != nil && !(errors.Is(err, io.EOF) && int64(k) == want) {
+		return fmt.Errorf("read disk %s at %d: %w", w.d.Name(), g*cs, err)
 	}
 	clear(buf[want:])
 	flush := func(from, to int64) error { // clusters [from, to) of the chunk
 		if from == to {
 			return nil
 		}
-		if _, err := w.f.WriteAt(buf[from*ClusterSize:to*ClusterSize], (h+from)*ClusterSize); err != nil {
+		if _, err := w.f.WriteAt(buf[from*cs:to*cs], (h+from)*cs); err != nil {
 			return fmt.Errorf("write %s: %w", w.f.Name(), err)
 		}
-		startWriteback(w.f, (h+from)*ClusterSize, (to-from)*ClusterSize)
+		startWriteback(w.f, (h+from)*cs, (to-from)*cs)
 		return nil
 	}
 	start := int64(0)
 	for i := int64(0); i < n; i++ {
-		if bytes.Equal(buf[i*ClusterSize:(i+1)*ClusterSize], zeroCluster) {
+		if bytes.Equal(buf[i*cs:(i+1)*cs], w.zero) {
 			if err := flush(start, i); err != nil {
 				return err
 			}
@@ -175,10 +180,11 @@ func (w *dataWriter) hasData(host int64) bool {
 // tables writes the L2 tables, refcount blocks, refcount table and L1 table.
 func (w *dataWriter) tables() error {
 	l := w.l
+	cs := l.cs
 	be := binary.BigEndian
-	buf := make([]byte, ClusterSize)
+	buf := make([]byte, cs)
 	put := func(cluster int64, what string) error {
-		if _, err := w.f.WriteAt(buf, cluster*ClusterSize); err != nil {
+		if _, err := w.f.WriteAt(buf, cluster*cs); err != nil {
 			return fmt.Errorf("write %s of %s: %w", what, w.f.Name(), err)
 		}
 		return nil
@@ -186,7 +192,7 @@ func (w *dataWriter) tables() error {
 	ri := 0
 	for j, li := range l.l2Index {
 		clear(buf)
-		lo, hi := li*l2Entries, (li+1)*l2Entries
+		lo, hi := li*l.l2e, (li+1)*l.l2e
 		for ri < len(l.runs) && l.runs[ri].guest+l.runs[ri].n <= lo {
 			ri++
 		}
@@ -194,7 +200,7 @@ func (w *dataWriter) tables() error {
 			r := l.runs[k]
 			for g := max(r.guest, lo); g < min(r.guest+r.n, hi); g++ {
 				if host := r.host + g - r.guest; w.hasData(host) {
-					be.PutUint64(buf[(g-lo)*8:], uint64(host*ClusterSize)|flagCopied)
+					be.PutUint64(buf[(g-lo)*8:], uint64(host*cs)|flagCopied)
 				}
 			}
 		}
@@ -204,8 +210,8 @@ func (w *dataWriter) tables() error {
 	}
 	for b := int64(0); b < l.rbc; b++ {
 		clear(buf)
-		for i := int64(0); i < refcountEntries; i++ {
-			c := b*refcountEntries + i
+		for i := int64(0); i < l.rce; i++ {
+			c := b*l.rce + i
 			if c >= l.total {
 				break
 			}
@@ -219,20 +225,20 @@ func (w *dataWriter) tables() error {
 	}
 	for t := int64(0); t < l.rtc; t++ {
 		clear(buf)
-		for i := int64(0); i < ClusterSize/8; i++ {
-			if b := t*ClusterSize/8 + i; b < l.rbc {
-				be.PutUint64(buf[i*8:], uint64((l.rb+b)*ClusterSize))
+		for i := int64(0); i < cs/8; i++ {
+			if b := t*cs/8 + i; b < l.rbc {
+				be.PutUint64(buf[i*8:], uint64((l.rb+b)*cs))
 			}
 		}
 		if err := put(l.rt+t, "refcount table"); err != nil {
 			return err
 		}
 	}
-	l1 := make([]byte, l.l1c*ClusterSize)
+	l1 := make([]byte, l.l1c*cs)
 	for j, li := range l.l2Index {
-		be.PutUint64(l1[li*8:], uint64((l.l2+int64(j))*ClusterSize)|flagCopied)
+		be.PutUint64(l1[li*8:], uint64((l.l2+int64(j))*cs)|flagCopied)
 	}
-	if _, err := w.f.WriteAt(l1, l.l1*ClusterSize); err != nil {
+	if _, err := w.f.WriteAt(l1, l.l1*cs); err != nil {
 		return fmt.Errorf("write l1 table of %s: %w", w.f.Name(), err)
 	}
 	return nil

@@ -100,8 +100,11 @@ func qemuImg(t *testing.T) string {
 	return p
 }
 
-// checkImage runs qemu-img check, info and compare on a qcow2 image of d.
-func checkImage(t *testing.T, path string, d *memDisk) {
+// checkImage runs qemu-img check, info and compare on a qcow2 image of d with 64 KiB clusters.
+func checkImage(t *testing.T, path string, d *memDisk) { checkImageClusters(t, path, d, ClusterSize) }
+
+// checkImageClusters is checkImage for an image with clusters of cs bytes.
+func checkImageClusters(t *testing.T, path string, d *memDisk, cs int64) {
 	t.Helper()
 	qi := qemuImg(t)
 	out, err := exec.Command(qi, "check", "-f", "qcow2", "--output=json", path).CombinedOutput()
@@ -131,7 +134,7 @@ func checkImage(t *testing.T, path string, d *memDisk) {
 	if err := json.Unmarshal(out, &info); err != nil {
 		t.Fatal(err)
 	}
-	if info.VirtualSize != VirtualSize(d.size) || info.Format != "qcow2" || info.ClusterSize != ClusterSize {
+	if info.VirtualSize != VirtualSize(d.size) || info.Format != "qcow2" || info.ClusterSize != cs {
 		t.Fatalf("qemu-img info: %s", out)
 	}
 	raw := rawFile(t, d)
@@ -254,19 +257,19 @@ func TestPlan(t *testing.T) {
 		{"unordered", 1 << 20, []target.Extent{{Off: 1000, Len: 10}, {Off: 0, Len: 10}}, "qcow2: data extent [0, 10) is outside the disk of 1048576 bytes or out of order"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := plan(tc.size, tc.ext); err == nil || err.Error() != tc.want {
+			if _, err := plan(tc.size, tc.ext, ClusterBits); err == nil || err.Error() != tc.want {
 				t.Fatalf("plan: %v, want %q", err, tc.want)
 			}
 		})
 	}
-	// A 4 TiB disk full of data needs several refcount blocks and two refcount table clusters
-	// would not be enough to be wrong: check the self-covering arithmetic.
+	// Disks full of data up to 64 TiB need many refcount blocks and refcount table clusters:
+	// check that the tables cover the whole image, themselves included.
 	for _, size := range []int64{1, ClusterSize, 4 << 40, MaxSize} {
-		l, err := plan(size, []target.Extent{{Off: 0, Len: size}})
+		l, err := plan(size, []target.Extent{{Off: 0, Len: size}}, ClusterBits)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l.rbc*refcountEntries < l.total || l.rtc*ClusterSize/8 < l.rbc || l.nData != ceilDiv(size, ClusterSize) {
+		if l.rbc*l.rce < l.total || l.rtc*ClusterSize/8 < l.rbc || l.nData != ceilDiv(size, ClusterSize) {
 			t.Fatalf("size %d: layout %+v does not cover itself", size, *l)
 		}
 		if int64(len(l.l2Index)) != l.l1Size || l.runs[0].host != l.data {
@@ -302,5 +305,44 @@ func TestWriteOddSize(t *testing.T) {
 	out, err = exec.Command(qemuImg(t), "compare", "-f", "qcow2", "-F", "raw", p, raw).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Images are identical.") {
 		t.Fatalf("qemu-img compare: %v\n%s", err, out)
+	}
+}
+
+// TestWriteSmallClusters writes images with 512-byte clusters, where a few MiB of data need
+// many L2 tables, refcount blocks and more than one refcount table cluster, and has qemu-img
+// check them: the same code lays out 64 KiB-cluster images of many GiB.
+func TestWriteSmallClusters(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	full := randomDisk(rng, 12<<20, 0, 12<<20)
+	sparse := randomDisk(rng, 5<<20+1536, 0, 700, 100<<10, 333<<10, 2<<20, 1, 3<<20, 1<<20, 5<<20, 1536)
+	sparse.ext = []target.Extent{{Off: 0, Len: 5<<20 + 1536}} // zero clusters among the data
+	for _, tc := range []struct {
+		name     string
+		d        *memDisk
+		rtc, rbc int64
+	}{
+		{"full", full, 2, 98},
+		{"sparse", sparse, 1, 41},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ext, _ := tc.d.DataExtents(context.Background())
+			l, err := plan(tc.d.size, ext, 9)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.rtc != tc.rtc || l.rbc != tc.rbc {
+				t.Fatalf("refcount table %d clusters, %d blocks; want %d, %d", l.rtc, l.rbc, tc.rtc, tc.rbc)
+			}
+			p := filepath.Join(t.TempDir(), "small.qcow2")
+			f, err := os.Create(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := Write(context.Background(), f, tc.d, Options{ChunkClusters: 7, clusterBits: 9}); err != nil {
+				t.Fatal(err)
+			}
+			checkImageClusters(t, p, tc.d, 512)
+		})
 	}
 }
