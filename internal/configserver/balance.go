@@ -166,7 +166,8 @@ func (r *Registry) churnLocked(machine string) float64 {
 }
 
 // lostLocked says why a process server is lost: no heartbeat for LostAfterSeconds, or every
-// replicating agent of it reporting for UnreachableAfterSeconds that it cannot reach it.
+// replicating agent of it (at least two, or one while the process server's heartbeat is late)
+// reporting for UnreachableAfterSeconds that it cannot reach it.
 func (r *Registry) lostLocked(name string, now time.Time) string {
 	so := &r.so
 	lostAfter := secs(so.settings.LostAfterSeconds)
@@ -193,7 +194,10 @@ func (r *Registry) lostLocked(name string, now time.Time) string {
 			off = d
 		}
 	}
-	if n > 0 && off >= secs(so.settings.UnreachableAfterSeconds) {
+	// One agent alone may be the one cut off: it counts when the process server's own heartbeat
+	// is late too.
+	late := ok && now.Sub(b.at) > HeartbeatInterval+5*time.Second
+	if (n >= 2 || (n == 1 && late)) && off >= secs(so.settings.UnreachableAfterSeconds) {
 		return fmt.Sprintf("its %d replicating agents cannot reach it (for %s)", n, off.Truncate(time.Second))
 	}
 	return ""

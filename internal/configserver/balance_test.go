@@ -79,7 +79,7 @@ func TestUnreachableProcessServer(t *testing.T) {
 	g := newScaleRig(t, []string{"psa", "psb"}, map[string]string{"web01": "psa", "web02": "psa"})
 	g.want("web01", "web02")
 	set := g.r.Settings()
-	set.UnreachableAfterSeconds = 5
+	set.UnreachableAfterSeconds, set.HoldSeconds = 5, 0
 	if err := g.r.SetSettings(set); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +101,17 @@ func TestUnreachableProcessServer(t *testing.T) {
 	// Their reports from before the move do not make psb unreachable.
 	if moves, _ := g.tick(20*time.Second, "psa", "psb"); len(moves) != 0 {
 		t.Fatalf("moved again: %+v", moves)
+	}
+	// One agent alone that cannot reach its process server moves only once that one's heartbeat
+	// is late too (the agent may be the one cut off).
+	g.agentBeat("web01", "protected", false)
+	g.agentBeat("web02", "", false) // not replicating: does not count
+	if moves, _ := g.tick(20*time.Second, "psa", "psb"); len(moves) != 0 {
+		t.Fatalf("one agent moved its process server's machines: %+v", moves)
+	}
+	moves, _ = g.tick(40*time.Second, "psa")
+	if len(moves) != 2 || moves[0].To != "psa" || !strings.Contains(moves[0].Reason, "process server psb is lost: its 1 replicating agents cannot reach it") {
+		t.Fatalf("moves once psb's heartbeat is late: %+v", moves)
 	}
 }
 
