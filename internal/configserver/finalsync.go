@@ -56,7 +56,7 @@ type finalSyncs struct {
 	mu      sync.Mutex
 	orders  map[string]FinalSyncOrder  // by machine
 	reports map[string]FinalSyncReport // by machine: the newest report
-	drains  map[string]psDrainBeat     // by process server
+	drains  map[string][]psDrainBeat   // by process server: its last drainHistory heartbeats, oldest first
 	changed chan struct{}              // closed and replaced when a report or a drain state arrives
 }
 
@@ -64,6 +64,9 @@ type psDrainBeat struct {
 	n      uint64 // heartbeats received since the start
 	drains []PSDrain
 }
+
+// drainHistory is how many heartbeats of each process server are kept.
+const drainHistory = 16
 
 // notifyLocked wakes everything waiting for a change. Caller holds mu.
 func (f *finalSyncs) notifyLocked() {
@@ -107,9 +110,26 @@ func (f *finalSyncs) setOrder(machine string, o *FinalSyncOrder) {
 	f.orders[machine] = *o
 }
 
-// agentBeat records the final sync report of an agent's heartbeat.
+// check tells whether a report is one an agent may send: a known state, a point for success and
+// only then, an error for failure and only then.
+func (r *FinalSyncReport) check() bool {
+	switch {
+	case r.ID == "" || len(r.ID) > 200 || len(r.PointID) > 200 || len(r.Error) > 4096:
+		return false
+	case r.State == FinalSyncRunning:
+		return r.PointID == "" && r.Error == ""
+	case r.State == FinalSyncSucceeded:
+		return r.PointID != "" && r.Error == ""
+	case r.State == FinalSyncFailed:
+		return r.PointID == "" && r.Error != ""
+	}
+	return false
+}
+
+// agentBeat records the final sync report of an agent's heartbeat; a report that does not check
+// is ignored (the request then ends at its timeout).
 func (f *finalSyncs) agentBeat(machine string, r *FinalSyncReport) {
-	if r == nil {
+	if r == nil || !r.check() {
 		return
 	}
 	f.mu.Lock()
@@ -137,10 +157,18 @@ func (f *finalSyncs) psBeat(ps string, d []PSDrain) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.drains == nil {
-		f.drains = map[string]psDrainBeat{}
+		f.drains = map[string][]psDrainBeat{}
 	}
-	b := f.drains[ps]
-	f.drains[ps] = psDrainBeat{n: b.n + 1, drains: slices.Clone(d)}
+	h := f.drains[ps]
+	var n uint64 = 1
+	if len(h) > 0 {
+		n = h[len(h)-1].n + 1
+	}
+	h = append(h, psDrainBeat{n: n, drains: slices.Clone(d)})
+	if len(h) > drainHistory {
+		h = slices.Delete(h, 0, len(h)-drainHistory)
+	}
+	f.drains[ps] = h
 	f.notifyLocked()
 }
 
@@ -149,11 +177,33 @@ func (f *finalSyncs) psBeat(ps string, d []PSDrain) {
 func (f *finalSyncs) drain(ps, machine string) (n uint64, d PSDrain, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b := f.drains[ps]
-	for _, x := range b.drains {
-		if x.Machine == machine {
-			return b.n, x, true
+	h := f.drains[ps]
+	if len(h) == 0 {
+		return 0, PSDrain{}, false
+	}
+	b := h[len(h)-1]
+	d, ok = find(b.drains, machine)
+	return b.n, d, ok
+}
+
+// drainAt returns the drain state of machine in heartbeat k of process server ps, or in the
+// oldest one kept after it.
+func (f *finalSyncs) drainAt(ps, machine string, k uint64) (PSDrain, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.drains[ps] {
+		if b.n >= k {
+			return find(b.drains, machine)
 		}
 	}
-	return b.n, PSDrain{}, false
+	return PSDrain{}, false
+}
+
+func find(ds []PSDrain, machine string) (PSDrain, bool) {
+	for _, x := range ds {
+		if x.Machine == machine {
+			return x, true
+		}
+	}
+	return PSDrain{}, false
 }

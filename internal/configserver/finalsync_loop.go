@@ -202,8 +202,9 @@ func (s *Server) serveLatestReceived(ctx context.Context, r vaultlink.Request) v
 		ch := s.registry.fsync.wait()
 		n, d, listed := s.registry.fsync.drain(ps, m)
 		if !haveTarget && n >= n0+2 {
-			target, haveTarget = d.DurableSeq, true
-			if !listed { // the process server has not seen the machine since it started: nothing in its cache
+			td, tlisted := s.registry.fsync.drainAt(ps, m, n0+2)
+			target, haveTarget = td.DurableSeq, true
+			if !tlisted { // the process server has not seen the machine since it started: nothing in its cache
 				return vaultlink.RequestReport{State: FinalSyncSucceeded}
 			}
 		}
