@@ -17,7 +17,7 @@ type point struct {
 	time      time.Time
 	// overlay holds, per disk, the fingerprints of the blocks this point changes (the zero
 	// fingerprint: the block now reads as zeros).
-	overlay map[string]map[int64]tracker.Fingerprint
+	overlay map[string]*overlay
 	// dirty is the tracker's candidates this point consumed (nil for "all"), returned to the
 	// tracking if the point is dropped.
 	dirty map[string]*tracker.Bitmap
@@ -60,8 +60,10 @@ func (r *replica) lookup(disk string, i int64) tracker.Fingerprint {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for k := len(r.inflight) - 1; k >= 0; k-- {
-		if fp, ok := r.inflight[k].overlay[disk][i]; ok {
-			return fp
+		if ov := r.inflight[k].overlay[disk]; ov != nil {
+			if fp, ok := ov.get(i); ok {
+				return fp
+			}
 		}
 	}
 	return r.maps[disk].Fingerprints[i]
@@ -71,27 +73,23 @@ func (r *replica) lookup(disk string, i int64) tracker.Fingerprint {
 func (r *replica) record(p *point, disk string, first int64, fps []tracker.Fingerprint) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ov := p.overlay[disk]
-	if ov == nil {
-		ov = make(map[int64]tracker.Fingerprint)
-		p.overlay[disk] = ov
-	}
-	for k, fp := range fps {
-		ov[first+int64(k)] = fp
-	}
+	p.overlayOf(disk).set(first, fps)
 }
 
 func (r *replica) recordZero(p *point, disk string, first, n int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	p.overlayOf(disk).setZero(first, n)
+}
+
+// overlayOf returns the point's overlay of disk, making it. Caller holds the replica's lock.
+func (p *point) overlayOf(disk string) *overlay {
 	ov := p.overlay[disk]
 	if ov == nil {
-		ov = make(map[int64]tracker.Fingerprint)
+		ov = &overlay{}
 		p.overlay[disk] = ov
 	}
-	for i := first; i < first+n; i++ {
-		ov[i] = tracker.Fingerprint{}
-	}
+	return ov
 }
 
 // add appends a new in-flight point.
@@ -162,9 +160,7 @@ func (r *replica) commit(seq uint64, pointID string) []*point {
 		}
 		for disk, ov := range p.overlay {
 			m := r.maps[disk]
-			for i, fp := range ov {
-				m.Fingerprints[i] = fp
-			}
+			ov.each(func(i int64, fp tracker.Fingerprint) { m.Fingerprints[i] = fp })
 		}
 		done = append(done, p)
 		r.inflight = r.inflight[1:]
@@ -233,7 +229,7 @@ func (r *replica) bytes() int64 {
 	}
 	for _, p := range r.inflight {
 		for _, ov := range p.overlay {
-			n += int64(len(ov)) * 40
+			n += ov.bytes()
 		}
 	}
 	return n

@@ -34,7 +34,7 @@ func (a *Agent) begin(ctx context.Context, s *session, kind wire.Kind) (*sender,
 		return nil, fmt.Errorf("save agent state: %w", err)
 	}
 	p := &point{seq: seq, base: a.rep.newest(), kind: kind, time: a.clock.Now(),
-		overlay: map[string]map[int64]tracker.Fingerprint{}, dirty: map[string]*tracker.Bitmap{}}
+		overlay: map[string]*overlay{}, dirty: map[string]*tracker.Bitmap{}}
 	a.rep.add(p)
 	if err := s.wc.Send(wire.BeginPoint{Seq: p.seq, Base: p.base, Kind: kind, Time: p.time, Disks: a.wireDisks()}); err != nil {
 		return nil, fmt.Errorf("send begin point %d: %w", seq, err)

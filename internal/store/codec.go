@@ -65,6 +65,26 @@ func (c *codec) buf() *[]byte {
 
 // seal appends the stored form of plain (blob id) to dst.
 func (c *codec) seal(dst []byte, id ID, plain []byte, compress bool) []byte {
+	bp, payload := c.payload(plain, compress)
+	dst = c.sealPayload(dst, id, payload)
+	c.release(bp, payload)
+	return dst
+}
+
+// sealPayload appends the sealed payload (from payload) to dst.
+func (c *codec) sealPayload(dst []byte, id ID, payload []byte) []byte {
+	return c.keys.Seal(dst, payload, id[:])
+}
+
+// release gives payload's buffer back.
+func (c *codec) release(bp *[]byte, payload []byte) {
+	*bp = payload[:0]
+	c.bufs.Put(bp)
+}
+
+// payload returns the mode byte and (compressed) data of plain in a buffer of the codec's, to be
+// given back with release.
+func (c *codec) payload(plain []byte, compress bool) (*[]byte, []byte) {
 	bp := c.buf()
 	payload := (*bp)[:1]
 	if compress && len(plain) > 64 {
@@ -82,10 +102,7 @@ func (c *codec) seal(dst []byte, id ID, plain []byte, compress bool) []byte {
 	if len(payload) == 1 || len(payload) >= len(plain)+1 {
 		payload = append(append(payload[:0], modeRaw), plain...)
 	}
-	dst = c.keys.Seal(dst, payload, id[:])
-	*bp = payload
-	c.bufs.Put(bp)
-	return dst
+	return bp, payload
 }
 
 // open authenticates and decodes a stored blob, appending its plaintext (rawLen bytes) to dst.

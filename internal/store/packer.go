@@ -37,8 +37,9 @@ type pendingBlob struct {
 	entry packEntry
 }
 
-// sealBufs holds buffers for a blob's stored form between sealing and its copy into a pack.
-var sealBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxBlobBytes+256); return &b }}
+// packBufs holds the data buffers of packs that are uploaded: a fresh one per pack (16 MiB,
+// zeroed by the allocator) was a tenth of a process server's CPU.
+var packBufs sync.Pool
 
 // checkpointPacks is how many uploaded packs make the packer write an index object before commit,
 // so that an interrupted writer's data stays known and a retry need not upload it again.
@@ -66,11 +67,10 @@ func (p *packer) add(id ID, typ BlobType, plain []byte) (bool, error) {
 	}
 	// Tree nodes are mostly hashes and do not compress; data that looks random is not tried.
 	compress := typ == DataBlob && compressible(plain)
-	// Sealed into a reused buffer and copied into the pack: a fresh slice per blob made the
-	// garbage collector a large share of a writer's CPU.
-	sb := sealBufs.Get().(*[]byte)
-	stored := p.r.codec.seal((*sb)[:0], id, plain, compress)
-	defer func() { *sb = stored[:0]; sealBufs.Put(sb) }()
+	// Compressed outside the lock into a reused buffer, then sealed straight into the pack (a
+	// fresh slice per blob made the garbage collector a large share of a writer's CPU).
+	bp, payload := p.r.codec.payload(plain, compress)
+	defer p.r.codec.release(bp, payload)
 	p.mu.Lock()
 	if p.err != nil {
 		err := p.err
@@ -83,12 +83,13 @@ func (p *packer) add(id ID, typ BlobType, plain []byte) (bool, error) {
 	}
 	buf := p.cur[typ]
 	if buf == nil {
-		// Room for the last blob and the header, so that sealing does not grow the buffer.
-		buf = &packBuf{typ: typ, data: make([]byte, 0, p.r.opts.PackSize+maxBlobBytes+p.r.opts.PackSize/BlockSize*64+4096)}
+		buf = &packBuf{typ: typ, data: p.newPackData()}
 		p.cur[typ] = buf
 	}
-	e := packEntry{Type: typ, ID: id, Offset: uint32(len(buf.data)), Length: uint32(len(stored)), RawLength: uint32(len(plain))}
-	buf.data = append(buf.data, stored...)
+	off := len(buf.data)
+	buf.data = p.r.codec.sealPayload(buf.data, id, payload)
+	stored := buf.data[off:]
+	e := packEntry{Type: typ, ID: id, Offset: uint32(off), Length: uint32(len(stored)), RawLength: uint32(len(plain))}
 	buf.entries = append(buf.entries, e)
 	p.pending[id] = pendingBlob{buf: buf, entry: e}
 	if typ == DataBlob {
@@ -109,13 +110,26 @@ func (p *packer) add(id ID, typ BlobType, plain []byte) (bool, error) {
 	return true, nil
 }
 
+// packCap is the capacity of a pack's buffer: room for the last blob and the header, so that
+// sealing does not grow it.
+func (p *packer) packCap() int {
+	return p.r.opts.PackSize + maxBlobBytes + p.r.opts.PackSize/BlockSize*64 + 4096
+}
+
+func (p *packer) newPackData() []byte {
+	if b, ok := packBufs.Get().(*[]byte); ok && cap(*b) >= p.packCap() {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, p.packCap())
+}
+
 // read returns the plaintext of a blob this packer holds and has not indexed yet.
 func (p *packer) read(id ID) ([]byte, bool, error) {
 	p.mu.Lock()
 	pb, ok := p.pending[id]
 	var stored []byte
-	if ok {
-		stored = pb.buf.data[pb.entry.Offset : pb.entry.Offset+pb.entry.Length]
+	if ok { // a copy: once the pack is uploaded its buffer serves another
+		stored = append([]byte(nil), pb.buf.data[pb.entry.Offset:pb.entry.Offset+pb.entry.Length]...)
 	}
 	p.mu.Unlock()
 	if !ok {
@@ -151,6 +165,13 @@ func (p *packer) upload(buf *packBuf) {
 		var batch []indexPack
 		if len(p.done) >= checkpointPacks {
 			batch, p.done = p.done, nil
+		}
+		// Nothing refers to the buffer any more: the backend is done with it, and pending entries
+		// (which read copies under the lock) are gone.
+		if cap(data) >= p.packCap() {
+			d := data[:0]
+			buf.data = nil
+			packBufs.Put(&d)
 		}
 		p.mu.Unlock()
 		if batch != nil {

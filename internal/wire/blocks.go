@@ -76,19 +76,28 @@ func (Blocks) Type() Type { return TypeBlocks }
 // AppendPayload encodes: uvarint seq, uvarint len + disk, uvarint first, uvarint n, fingerprints,
 // data.
 func (m Blocks) AppendPayload(b []byte) ([]byte, error) {
+	b, data, err := m.appendHead(b)
+	if err != nil {
+		return b, err
+	}
+	return append(b, data...), nil
+}
+
+// appendHead encodes the payload up to the data, and returns the data: a Conn writes it without
+// copying it.
+func (m Blocks) appendHead(b []byte) ([]byte, []byte, error) {
 	n := len(m.Data) / BlockSize
 	if n == 0 || n > MaxBlocksPerFrame || len(m.Data) != n*BlockSize {
-		return b, fmt.Errorf("blocks: %d bytes of data is not 1 to %d whole blocks", len(m.Data), MaxBlocksPerFrame)
+		return b, nil, fmt.Errorf("blocks: %d bytes of data is not 1 to %d whole blocks", len(m.Data), MaxBlocksPerFrame)
 	}
 	if len(m.Fingerprints) != n*FingerprintSize {
-		return b, fmt.Errorf("blocks: %d fingerprint bytes for %d blocks", len(m.Fingerprints), n)
+		return b, nil, fmt.Errorf("blocks: %d fingerprint bytes for %d blocks", len(m.Fingerprints), n)
 	}
 	b = binary.AppendUvarint(b, m.Seq)
 	b = appendString(b, m.Disk)
 	b = binary.AppendUvarint(b, m.First)
 	b = binary.AppendUvarint(b, uint64(n))
-	b = append(b, m.Fingerprints...)
-	return append(b, m.Data...), nil
+	return append(b, m.Fingerprints...), m.Data, nil
 }
 
 // Decode parses a Blocks payload in place: Data and Fingerprints alias p.

@@ -32,6 +32,7 @@ type Conn struct {
 	wmu  sync.Mutex
 	w    *bufio.Writer
 	wbuf []byte
+	crc  [4]byte
 }
 
 // NewConn wraps rw. Call Handshake before any frame is read or written.
@@ -116,10 +117,20 @@ func (c *Conn) Queue(m Message) error {
 	return c.send(m, false)
 }
 
+// tailed is a message whose payload ends in a large byte slice (block data) that the Conn writes
+// without copying it into its buffer: the frame on the wire is the same.
+type tailed interface {
+	// appendHead appends the payload up to the tail, and returns the tail.
+	appendHead(b []byte) ([]byte, []byte, error)
+}
+
 func (c *Conn) send(m Message, flush bool) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	b := append(c.wbuf[:0], byte(m.Type()), 0, 0, 0, 0, 0, 0, 0)
+	if t, ok := m.(tailed); ok {
+		return c.sendTailed(m.Type(), t, b, flush)
+	}
 	b, err := m.AppendPayload(b)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", m.Type(), err)
@@ -131,6 +142,32 @@ func (c *Conn) send(m Message, flush bool) error {
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	c.wbuf = b
 	if _, err := c.w.Write(b); err != nil {
+		return err
+	}
+	if flush {
+		return c.w.Flush()
+	}
+	return nil
+}
+
+func (c *Conn) sendTailed(typ Type, m tailed, b []byte, flush bool) error {
+	b, tail, err := m.appendHead(b)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", typ, err)
+	}
+	if n := len(b) - HeaderSize + len(tail); n > c.max {
+		return fmt.Errorf("%s frame of %d bytes exceeds the limit of %d bytes", typ, n, c.max)
+	}
+	binary.LittleEndian.PutUint32(b[4:8], uint32(len(b)-HeaderSize+len(tail)))
+	sum := crc32.Update(crc32.Update(0, castagnoli, b), castagnoli, tail)
+	c.wbuf = b
+	if _, err := c.w.Write(b); err != nil {
+		return err
+	}
+	if _, err := c.w.Write(tail); err != nil {
+		return err
+	}
+	if _, err := c.w.Write(binary.LittleEndian.AppendUint32(c.crc[:0], sum)); err != nil {
 		return err
 	}
 	if flush {

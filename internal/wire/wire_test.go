@@ -280,3 +280,30 @@ func TestNoAllocs(t *testing.T) {
 		t.Errorf("read+decode+verify: %.1f allocations per frame", allocs)
 	}
 }
+
+// A Blocks frame, whose data the Conn writes without copying it, is byte for byte the frame of
+// its encoded payload; other messages are unchanged.
+func TestSendBlocksWithoutCopy(t *testing.T) {
+	for _, n := range []int{1, 7, MaxBlocksPerFrame} {
+		m := testBlocks(n, byte(n))
+		p, err := m.AppendPayload(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := AppendFrame(nil, TypeBlocks, p)
+		for _, size := range []int{16, 1 << 10, 1 << 20} { // buffers smaller and larger than the data
+			var buf bytes.Buffer
+			c := NewConn(rw{nil, &buf}, Options{BufferSize: size})
+			if err := c.Queue(m); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Send(Ping{Nonce: 9}); err != nil {
+				t.Fatal(err)
+			}
+			ping, _ := Ping{Nonce: 9}.AppendPayload(nil)
+			if !bytes.Equal(buf.Bytes(), append(bytes.Clone(want), AppendFrame(nil, TypePing, ping)...)) {
+				t.Fatalf("%d blocks, buffer %d: the frames differ from their encoding", n, size)
+			}
+		}
+	}
+}
