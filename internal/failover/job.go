@@ -85,6 +85,12 @@ func (j *job) create(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
+	if j.point == nil {
+		// A process server committed the point after the session began: read its index.
+		if err := j.repo.LoadIndex(ctx); err != nil {
+			return "", fmt.Errorf("read the store's index: %w", err)
+		}
+	}
 	def := j.plan.withPoint(pt, j.disks)
 	rec.PointID, rec.PointTime, rec.Definition, rec.Error = pt.ID, timePtr(pt.Time.UTC()), &def, ""
 	rec.BytesDone, rec.BytesTotal = 0, 0
