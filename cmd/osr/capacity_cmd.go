@@ -72,7 +72,7 @@ func (a *app) capacityCommands() []*cobra.Command {
 	}
 	capCmd.Flags().StringArrayVar(&profiles, "profile", nil, "profile document (repeat for each machine)")
 	capCmd.Flags().StringVar(&bandwidth, "bandwidth", "", "uplink to the target site, e.g. 100Mbit/s or 20MB/s (default: unknown)")
-	capCmd.Flags().StringVar(&throughput, "ps-throughput", "", "what one process server moves (default 100MB/s)")
+	capCmd.Flags().StringVar(&throughput, "ps-throughput", "", "what one process server moves (default 140MB/s, osr's measured figure)")
 	capCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	plan.AddCommand(capCmd)
 	return []*cobra.Command{plan}

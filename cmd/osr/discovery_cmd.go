@@ -202,9 +202,9 @@ Disconnected and the reason; fix it and run osr vcenter refresh. Exit code 1 the
 
 // machineRow is one line of osr machines list.
 type machineRow struct {
-	Name       string   `json:"name"`             // the osr machine name (vault, protected item, agent)
+	Name       string   `json:"name"`              // the osr machine name (vault, protected item, agent)
 	VMName     string   `json:"vm_name,omitempty"` // its name in vCenter
-	Source     string   `json:"source"`           // "physical" or "vcenter:NAME"
+	Source     string   `json:"source"`            // "physical" or "vcenter:NAME"
 	Addresses  []string `json:"addresses"`
 	Account    string   `json:"account,omitempty"`
 	GuestOS    string   `json:"guest_os,omitempty"`

@@ -34,16 +34,16 @@ func TestCompute(t *testing.T) {
 		initial   float64
 		warnings  []string
 	}{
-		{"zero churn", []*Profile{prof("web01", 100*gb, 0, 0, 0)}, Options{}, 1, "machines", 600 * gb, 0, 0, 1000, []string{}},
+		{"zero churn", []*Profile{prof("web01", 100*gb, 0, 0, 0)}, Options{}, 1, "machines", 600 * gb, 0, 0, float64(100*gb) / DefaultThroughput, []string{}},
 		{"one machine, known bandwidth", []*Profile{prof("db01", 50*gb, 4096*1000, 0)}, Options{Bandwidth: 10_000_000},
 			1, "machines", 600 * gb, 4096 * 1000 * 720 / 86400.0, 4096 * 1000 / 60.0, 5000, []string{}},
 		{"huge machine over the limit", []*Profile{prof("big", 2000*gb, perMinute(1200*gb))}, Options{Throughput: 1e9},
 			3, "daily change", 1800 * gb, float64(perMinute(1200*gb)) * 1440 / 86400, float64(perMinute(1200*gb)) / 60, 2000.0 / 3,
 			[]string{`machine "big" changes 1.2 TB a day, more than one process server handles (500 GB): its disks need a process server of their own with more than the baseline's resources`}},
-		{"many small machines", many, Options{}, 3, "machines", 1800 * gb, 250 * 4096 * 720 / 86400.0, 250 * 4096 / 60.0, 2500 * gb / 3e8, []string{}},
+		{"many small machines", many, Options{}, 3, "machines", 1800 * gb, 250 * 4096 * 720 / 86400.0, 250 * 4096 / 60.0, float64(2500*gb) / (3 * DefaultThroughput), []string{}},
 		{"peak rate needs servers", []*Profile{prof("a", gb, day...), prof("b", gb, 0)}, Options{},
-			2, "peak rate", 1200 * gb, float64(200_000_000/BlockSize*BlockSize*60) / 86400, float64(200_000_000 / BlockSize * BlockSize), 2 * gb / 2e8,
-			[]string{`machine "a" writes up to 200.0 MB/s, more than one process server moves (100 MB/s): its RPO grows during its peaks`}},
+			2, "peak rate", 1200 * gb, float64(200_000_000/BlockSize*BlockSize*60) / 86400, float64(200_000_000 / BlockSize * BlockSize), float64(2*gb) / (2 * DefaultThroughput),
+			[]string{`machine "a" writes up to 200.0 MB/s, more than one process server moves (140 MB/s): its RPO grows during its peaks`}},
 		{"bandwidth below sustained", []*Profile{prof("a", gb, 4096*100)}, Options{Bandwidth: 1000},
 			1, "machines", 600 * gb, 4096 * 100 / 60.0, 4096 * 100 / 60.0, 1e6,
 			[]string{"bandwidth 1 kB/s is below the sustained change rate 6.8 kB/s: replication never catches up"}},

@@ -251,7 +251,7 @@ func TestBrowser(t *testing.T) {
 	do("profile file", chromedp.SetUploadFiles(css("#profile-files"), []string{profFile}),
 		chromedp.Poll[chromedp.Void](`document.getElementById("profiles").value.includes("web01")`))
 	click("plan capacity", chromedp.Click(css(`form[action*="/capacity?"] button`)))
-	expect("main dl.plan", "1 (set by machines), each 8 vCPU, 16 GB RAM, 600 GB cache", "40 GB of used data in 6m40s at 100 MB/s")
+	expect("main dl.plan", "1 (set by machines), each 8 vCPU, 16 GB RAM, 600 GB cache", "40 GB of used data in 4m46s at 140 MB/s")
 	do("capacity plan", shot("capacity-plan"))
 	do("capacity form", chromedp.Click(css(`input[name=completed]`)), shot("capacity"))
 	click("capacity OK", chromedp.Click(css(`form[action$="/capacity"] button`)))

@@ -36,7 +36,7 @@ func TestCapacityStep(t *testing.T) {
 		`<dd>600 GB</dd>`,
 		`<dd>80 GB of used data in 1h46m40s at 12.5 MB/s</dd>`,
 		`the commercial service&#39;s published sizing`,
-		`one process server moves 100 MB/s`,
+		`one process server moves 140 MB/s`,
 		`value="100Mbit/s"`,
 		`Yes, I have completed capacity planning`)
 	mustNotContain(t, "plan", a.Body, `class="warning"`, `class="error"`)

@@ -40,6 +40,8 @@ type testEnv struct {
 	point func(t testing.TB, vaultID, machine, consistency string, at time.Time) string
 	// report sends a heartbeat of the vault's configuration server (registered by protect).
 	report func(t testing.TB, vaultID string, hb vault.Heartbeat)
+	// inventory sends an inventory of the vault's configuration server (registered by protect).
+	inventory func(t testing.TB, vaultID string, inv vault.Inventory)
 	// evaluate runs the vault's alert evaluation now.
 	evaluate func(t testing.TB)
 	// clock is the vault's and the portal's clock.

@@ -43,6 +43,11 @@ func (p *Portal) routes() *http.ServeMux {
 	m.Handle("POST /vaults/{v}/capacity", p.authed(p.capacityPost))
 
 	m.Handle("GET /vaults/{v}/servers", p.authed(p.servers))
+	m.Handle("GET /vaults/{v}/vcenters", p.authed(p.vcenters))                       // vcenters.go
+	m.Handle("GET /vaults/{v}/vcenters/table", p.authed(p.vcentersTable))            // vcenters.go
+	m.Handle("POST /vaults/{v}/vcenters", p.authed(p.vcenterAdd))                    // vcenters.go
+	m.Handle("POST /vaults/{v}/vcenters/{name}/refresh", p.authed(p.vcenterRefresh)) // vcenters.go
+	m.Handle("POST /vaults/{v}/vcenters/{name}/remove", p.authed(p.vcenterRemove))   // vcenters.go
 	m.Handle("GET /vaults/{v}/items", p.authed(p.items))
 	m.Handle("GET /vaults/{v}/items/table", p.authed(p.itemsTable))
 	m.Handle("POST /vaults/{v}/items", p.authed(p.itemEnable))

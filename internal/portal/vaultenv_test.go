@@ -223,6 +223,11 @@ func newEnvWith(t testing.TB, cfg Config) *testEnv {
 			return pt.ID
 		},
 		report: report,
+		inventory: func(t testing.TB, vid string, inv vault.Inventory) {
+			if err := svc.ConfigServerInventory(vault.WithActor(ctx, vault.Actor{ConfigServer: css[vid], VaultID: vid}), inv); err != nil {
+				t.Fatal(err)
+			}
+		},
 		evaluate: func(t testing.TB) {
 			if err := svc.EvaluateAlerts(ctx); err != nil {
 				t.Fatal(err)
