@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/crypto"
+	"github.com/opensiterecovery/osr/internal/storage/backends"
 	"github.com/opensiterecovery/osr/internal/store"
 	"github.com/opensiterecovery/osr/internal/target"
 	"github.com/opensiterecovery/osr/internal/target/local"
@@ -133,14 +135,14 @@ func (f *fakeSource) FinalSync(ctx context.Context, v, machine string, shutdown 
 	if err != nil {
 		return "", err
 	}
-	return f.e.commitPoint(machine, store.CrashConsistent, f.e.clk.Now().Add(-time.Second), "final sync"), nil
+	return f.e.commitTo(f.e.psRepo, machine, store.CommitMeta{Time: f.e.clk.Now().Add(-time.Second), Consistency: store.CrashConsistent}, "final sync"), nil
 }
 
 func (f *fakeSource) LatestReceived(ctx context.Context, v, machine string) (string, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, fmt.Sprintf("latest-received %s %s", v, machine))
 	f.mu.Unlock()
-	return f.e.commitPoint(machine, store.CrashConsistent, f.e.clk.Now().Add(-2*time.Second), "received"), nil
+	return f.e.commitTo(f.e.psRepo, machine, store.CommitMeta{Time: f.e.clk.Now().Add(-2 * time.Second), Consistency: store.CrashConsistent}, "received"), nil
 }
 
 type env struct {
@@ -165,6 +167,7 @@ type env struct {
 	stop    func()
 	dsn     string
 	csCtx   context.Context
+	psRepo  *store.Repo // the store as a process server opens it (another Repo: its own index)
 }
 
 const (
@@ -296,6 +299,18 @@ func (e *env) setup() {
 	}}); err != nil {
 		t.Fatal(err)
 	}
+	ds, err := e.vs.ConfigServerDesiredState(csCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := base64.StdEncoding.DecodeString(ds.Storage.Password)
+	be, err := backends.Open(ctx, ds.Storage.URL, backends.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.psRepo, err = store.Open(ctx, be, pw, store.Options{KDF: cheapKDF}); err != nil {
+		t.Fatal(err)
+	}
 	e.mustDo("POST", "/vaults/lab/targets", admin, AddTargetRequest{Name: "local1", Provider: "local", Settings: map[string]string{"dir": e.out}}, 201)
 	e.mustDo("POST", "/vaults/lab/network-mappings", admin, AddMappingRequest{SourceNetwork: "prod-net", TargetNetwork: "dr-net", TestNetwork: "test-net"}, 201)
 }
@@ -313,6 +328,10 @@ func (e *env) commitPartial(machine string, at time.Time) string {
 var commitMu sync.Mutex
 
 func (e *env) commit(machine string, meta store.CommitMeta, what string) string {
+	return e.commitTo(e.repo, machine, meta, what)
+}
+
+func (e *env) commitTo(repo *store.Repo, machine string, meta store.CommitMeta, what string) string {
 	commitMu.Lock()
 	defer commitMu.Unlock()
 	t, ctx := e.t, context.Background()
@@ -336,7 +355,7 @@ func (e *env) commit(machine string, meta store.CommitMeta, what string) string 
 	}
 	off := (len(e.images)*131072 + 65536) % (diskA - 4096)
 	copy(imgs["sda"][off:], fmt.Sprintf("point %d of %s: %s", len(e.images), machine, what))
-	w, err := e.repo.NewWriter(ctx, machine, parent, []store.DiskSpec{{Name: "sda", Size: diskA}, {Name: "sdb", Size: diskB}})
+	w, err := repo.NewWriter(ctx, machine, parent, []store.DiskSpec{{Name: "sda", Size: diskA}, {Name: "sdb", Size: diskB}})
 	if err != nil {
 		t.Fatal(err)
 	}
