@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/opensiterecovery/osr/internal/vault"
 )
 
 func workloadFile(n int64) []byte {
@@ -162,6 +164,51 @@ func TestFinalSyncThroughTheConfigurationServer(t *testing.T) {
 		t.Fatalf("final sync after the shutdown: %v, want %s", err, want)
 	}
 
+	// Reports: the same outcome again is accepted, another one is refused, so is an unknown request.
+	jobs, _ := svc.ListJobs(ctx, "", 10)
+	var done vault.Job
+	for _, j := range jobs {
+		if j.Kind == vault.JobFinalSyncShutdown && j.State == vault.JobSucceeded {
+			done = j
+		}
+	}
+	css, err := svc.ListConfigServers(ctx, "lab")
+	if err != nil || done.Result != point2 {
+		t.Fatalf("the shutdown final sync's job %+v (%v)", done, err)
+	}
+	actx := vault.WithActor(ctx, vault.Actor{ConfigServer: css[0].ID, VaultID: css[0].VaultID})
+	if err := svc.ConfigServerReport(actx, done.ID, vault.RequestReport{State: "succeeded", PointID: point2}); err != nil {
+		t.Fatalf("repeated report: %v", err)
+	}
+	if err := svc.ConfigServerReport(actx, done.ID, vault.RequestReport{State: "failed", Error: "late"}); err == nil || err.Error() != "request "+done.ID+" has already ended (succeeded)" {
+		t.Fatalf("another outcome of an ended request: %v", err)
+	}
+	if err := svc.ConfigServerReport(actx, "job-none", vault.RequestReport{State: "failed", Error: "x"}); err == nil || err.Error() != "request job-none does not exist" {
+		t.Fatalf("report of an unknown request: %v", err)
+	}
+
+	// The configuration server is gone: nobody takes the request; at its bound (the vault's clock)
+	// it fails and its job with it.
+	r.stopCS()
+	errc := make(chan error, 1)
+	go func() { _, err := svc.FinalSync(ctx, "lab", "web01", false); errc <- err }()
+	var running vault.Job
+	waitUntil(t, "the request's job", 10*time.Second, func() bool {
+		jobs, _ := svc.ListJobs(ctx, "", 1)
+		if len(jobs) == 0 {
+			return false
+		}
+		running = jobs[0]
+		return running.Kind == vault.JobFinalSync && running.State == vault.JobRunning
+	})
+	r.v.Clock.Advance(vault.FinalSyncTimeout)
+	if err := <-errc; err == nil || err.Error() != "final sync of web01 did not end within 15m0s" {
+		t.Fatalf("final sync past its bound: %v", err)
+	}
+	if j, _ := svc.GetJob(ctx, running.ID); j.State != vault.JobFailed || j.Error != "final sync of web01 did not end within 15m0s" {
+		t.Fatalf("job after the timeout %+v", j)
+	}
+
 	// The agent's heartbeats stop: refused at once, and no job is left running.
 	r.stopAg()
 	r.cclock.Advance(2 * time.Minute)
@@ -175,7 +222,7 @@ func TestFinalSyncThroughTheConfigurationServer(t *testing.T) {
 	if _, err := svc.FinalSync(ctx, "lab", "db01", false); err == nil || err.Error() != "machine db01 is not protected" {
 		t.Fatalf("final sync of an unknown machine: %v", err)
 	}
-	jobs, _ := svc.ListJobs(ctx, "", 100)
+	jobs, _ = svc.ListJobs(ctx, "", 100)
 	for _, j := range jobs {
 		if j.State == "running" {
 			t.Fatalf("job left running: %+v", j)

@@ -45,6 +45,7 @@ type fsRig struct {
 	dir    string
 	agent  *mobility.Agent
 	stopAg context.CancelFunc // stops the agent's managed loop (heartbeats, configuration)
+	stopCS context.CancelFunc // stops the configuration server (its API and its vault loops)
 }
 
 func freeTCP(t *testing.T) int {
@@ -142,7 +143,7 @@ func startFSRig(t *testing.T, uploadLimit int64, shutdownHook string) *fsRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	background(t, func(ctx context.Context) { r.cs.Run(ctx) })
+	r.stopCS = background(t, func(ctx context.Context) { r.cs.Run(ctx) })
 	csAddr := api.Addr().String()
 
 	// The agent enrolls with the passphrase; replication is enabled in the vault.
