@@ -190,6 +190,20 @@ func TestFailoverCLI(t *testing.T) {
 				t.Fatalf("target add: %q", got)
 			}
 			c.fails(`target t2: local target: dir "rel" is not an absolute path`, "target", "add", "--name", "t2", "--provider", "local", "--dir", "rel")
+			// An azure target: its key is sealed in the database, never shown.
+			key := "c2VjcmV0LWtleS1vZi10aGUtYWNjb3VudA=="
+			if got := c.ok("target", "add", "--name", "az", "--provider", "azure", "--container-url", "http://127.0.0.1:10000/devstoreaccount1/failover",
+				"--account", "devstoreaccount1", "--key-secret", key); got != "target az (azure) added\n" {
+				t.Fatalf("azure target add: %q", got)
+			}
+			if got := c.ok("target", "list"); !strings.Contains(got, "account=devstoreaccount1 container_url=http://127.0.0.1:10000/devstoreaccount1/failover  sealed") || strings.Contains(got, key) {
+				t.Fatalf("target list:\n%s", got)
+			}
+			var sealed string
+			if err := c.vs.DB().QueryRow(context.Background(), `SELECT secret FROM failover_targets WHERE name = ?`, "az").Scan(&sealed); err != nil || sealed == "" || strings.Contains(sealed, key) {
+				t.Fatalf("sealed secret %q (%v)", sealed, err)
+			}
+			c.ok("target", "remove", "az")
 			if got := c.ok("target", "list"); !strings.Contains(got, "local1  local     dir="+out+" format=vhd  -") {
 				t.Fatalf("target list:\n%s", got)
 			}
