@@ -292,8 +292,13 @@ func (p *plan) machine(name string) *MachineLoad {
 }
 
 // freeAfter is the target's cache free share once need more bytes arrive there (its reported
-// share when it does not report bytes).
+// share when it does not report bytes). A process server that reported no cache figures at all
+// (its health could not be read, as in the first heartbeat after a start) is not judged full:
+// whether it may take machines is its status's to say.
 func freeAfter(t *PSLoad, need int64) float64 {
+	if t.CacheBytes <= 0 && t.CacheFreePercent == 0 {
+		return 100
+	}
 	if t.CacheBytes <= 0 {
 		return t.CacheFreePercent
 	}

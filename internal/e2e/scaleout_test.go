@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,12 +28,15 @@ import (
 //     one machine switched back to A (which must catch up with B's commits) does not resync either;
 //   - kill -9 of A: its machines move to B by themselves and replicate again, RPO back under the
 //     policy's threshold, no resync;
+//   - A restarted: osr process-server balance moves 2 of the 5 machines back to it, which
+//     replicate through it without a resync (automatic moves would not: A is held for 10 min);
 //   - every complete point of every machine exports byte-exact (as the image was when captured).
 func TestScaleOut(t *testing.T) {
 	s := newScaleSite(t, 5)
 	s.budgetPhase()
 	s.switchPhase()
 	s.failoverPhase()
+	s.balancePhase()
 	s.verifyPoints()
 }
 
@@ -70,10 +74,18 @@ func newScaleSite(t *testing.T, machines int) *scaleSite {
 	dir := t.TempDir()
 	s := &scaleSite{t: t, dir: dir}
 	up := filepath.Join(dir, "up")
-	ports := make([]int, 9)
+	ports := make([]int, 9) // distinct: every listener stays open until all are chosen
+	var ls []net.Listener
 	for i := range ports {
-		_, p, _ := strings.Cut(freeAddr(t), ":")
-		ports[i], _ = strconv.Atoi(p)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	for _, l := range ls {
+		l.Close()
 	}
 	s.env = []string{"OSR_DATA_DIR=" + up, "OSR_VAULT=", "OSR_SERVER=", "OSR_TOKEN_FILE=", "OSR_CA_FILE="}
 	upP := start(t, dir, "up", s.env, osrBin, "up", "--data-dir", up, "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
@@ -307,12 +319,11 @@ func (s *scaleSite) budgetPhase() {
 	s.osr(s.env, "policy", "create", "gold", "--vault", "default", "--rpo-threshold", "1m", "--retention", "1h",
 		"--app-consistent-frequency", "5m", "--crash-consistent-frequency", "30s")
 	s.osr(s.env, "policy", "associate", "gold", "--vault", "default", "--config-server", "cs2")
-	waitFor(t, 30*time.Second, "the machines in the vault's inventory", func() (bool, string) {
-		out, code := runCode(t, s.env, osrBin, "replication", "enable", s.agents[0].name, "--policy", "gold", "--vault", "default")
-		return code == 0, out
-	})
-	for _, a := range s.agents[1:] {
-		s.osr(s.env, "replication", "enable", a.name, "--policy", "gold", "--vault", "default")
+	for _, a := range s.agents { // at once: each is enabled as soon as the vault's inventory has it
+		waitFor(t, 30*time.Second, a.name+" in the vault's inventory", func() (bool, string) {
+			out, code := runCode(t, s.env, osrBin, "replication", "enable", a.name, "--policy", "gold", "--vault", "default")
+			return code == 0, out
+		})
 	}
 	enabled := time.Now()
 	maxSlots, maxRunning, queued := 0, 0, map[string]bool{}
@@ -545,5 +556,51 @@ func (s *scaleSite) verifyPoints() {
 	out := s.osr(s.store, "store", "check", "--read-data")
 	if !strings.Contains(out, "no problems found") {
 		t.Fatalf("store check: %s", out)
+	}
+}
+
+// balancePhase: A comes back; balance spreads the machines over A and B again.
+func (s *scaleSite) balancePhase() {
+	t := s.t
+	s.psA = start(t, s.dir, "ps-a", nil, osrBin, "process-server", "serve", "--config", filepath.Join(s.cs, "process-server", "process-server.yaml"))
+	waitFor(t, 30*time.Second, "A serving again", func() (bool, string) {
+		if s.psA.exited() {
+			t.Fatalf("A exited:\n%s", tail(s.psA.log, 30))
+		}
+		return strings.Count(s.psA.logText(), "process server listening") >= 2, "not listening yet"
+	})
+	var before []*scaleStatus
+	for _, a := range s.agents {
+		st, err := s.status(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, st)
+	}
+	began := time.Now()
+	out := s.osr(nil, "process-server", "balance", "cs2", "psb", "--yes", "--data-dir", s.cs)
+	if !strings.Contains(out, "Moved 2 machines") {
+		t.Fatalf("balance:\n%s", out)
+	}
+	var back []*scaleAgent
+	for _, m := range s.view().Machines {
+		for _, a := range s.agents {
+			if a.name == m.Machine && m.ProcessServer == "cs2" {
+				back = append(back, a)
+			}
+		}
+	}
+	if len(back) != 2 {
+		t.Fatalf("%d machines on A after the balance, want 2:\n%s", len(back), out)
+	}
+	t.Logf("balance: %s and %s replicating through A again %v after the command", back[0].name, back[1].name,
+		s.moved(back, s.psAAddr(), began).Round(10*time.Millisecond))
+	for i, a := range s.agents {
+		s.capture(a)
+		s.noResync(a, before[i], 4<<20)
+	}
+	if out, code := runCode(t, nil, osrBin, "process-server", "balance", "--yes", "--data-dir", s.cs); code != 1 ||
+		!strings.Contains(out, "the process servers are balanced: nothing to move") && !strings.Contains(out, "balancing needs two process servers that may take machines, there are 1: nothing to move") {
+		t.Errorf("second balance: exit %d\n%s\n%s", code, out, s.osr(nil, "infrastructure", "--data-dir", s.cs, "--json"))
 	}
 }
