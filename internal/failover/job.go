@@ -161,7 +161,7 @@ func (s *Service) discardRun(ctx context.Context, vaultID string, repo *store.Re
 		if err != nil {
 			return err
 		}
-		res, err := s.createOn(ctx, vaultID, repo, rec, pt, *rec.Definition, nil)
+		res, err := s.createOn(ctx, vaultID, repo, rec, pt, *rec.Definition, func(int64, int64) {})
 		if err != nil {
 			return err
 		}
