@@ -49,8 +49,10 @@ func DefaultScaleOut() ScaleOutSettings {
 		ResyncBudgetPerProcessServer: 4, ResyncBudgetPerSite: 16}
 }
 
-// Bounds of the settings: short enough to test, long enough not to act on one late heartbeat.
+// Bounds of the settings. A process server is lost after two missed heartbeats at the soonest:
+// shorter, every healthy one would be lost between two of its heartbeats.
 const (
+	minLostAfter       = int64(2 * HeartbeatInterval / time.Second)
 	maxScaleOutSeconds = 7 * 24 * 3600
 	maxResyncBudget    = 10000
 )
@@ -64,7 +66,7 @@ func (s ScaleOutSettings) Check() error {
 		name string
 		v    int64
 		min  int64
-	}{{"lost_after_seconds", s.LostAfterSeconds, 1}, {"unreachable_after_seconds", s.UnreachableAfterSeconds, 1},
+	}{{"lost_after_seconds", s.LostAfterSeconds, minLostAfter}, {"unreachable_after_seconds", s.UnreachableAfterSeconds, 1},
 		{"overload_after_seconds", s.OverloadAfterSeconds, 1}, {"settle_seconds", s.SettleSeconds, 0}, {"hold_seconds", s.HoldSeconds, 0}} {
 		if d.v < d.min || d.v > maxScaleOutSeconds {
 			return fmt.Errorf("%s %d is not between %d and %d", d.name, d.v, d.min, maxScaleOutSeconds)

@@ -14,9 +14,10 @@ func TestScaleOutSettings(t *testing.T) {
 		{"good", good, ""},
 		{"version", `{"version":2}`, "version 2, this osr reads version 1"},
 		{"unknown field", `{"version":1,"budget":3}`, `json: unknown field "budget"`},
-		{"lost zero", `{"version":1,"lost_after_seconds":0,"unreachable_after_seconds":1,"overload_after_seconds":1}`, "lost_after_seconds 0 is not between 1 and 604800"},
-		{"hold negative", `{"version":1,"lost_after_seconds":1,"unreachable_after_seconds":1,"overload_after_seconds":1,"hold_seconds":-1}`, "hold_seconds -1 is not between 0 and 604800"},
-		{"budget", `{"version":1,"lost_after_seconds":1,"unreachable_after_seconds":1,"overload_after_seconds":1,"resync_budget_per_site":-2}`, "resync_budget_per_site -2 is not between 0 (no cap) and 10000"},
+		{"lost zero", `{"version":1,"lost_after_seconds":0,"unreachable_after_seconds":1,"overload_after_seconds":1}`, "lost_after_seconds 0 is not between 60 and 604800"},
+		{"lost within a heartbeat", `{"version":1,"lost_after_seconds":30,"unreachable_after_seconds":1,"overload_after_seconds":1}`, "lost_after_seconds 30 is not between 60 and 604800"},
+		{"hold negative", `{"version":1,"lost_after_seconds":60,"unreachable_after_seconds":1,"overload_after_seconds":1,"hold_seconds":-1}`, "hold_seconds -1 is not between 0 and 604800"},
+		{"budget", `{"version":1,"lost_after_seconds":60,"unreachable_after_seconds":1,"overload_after_seconds":1,"resync_budget_per_site":-2}`, "resync_budget_per_site -2 is not between 0 (no cap) and 10000"},
 		{"trailing", good + `{}`, "data after the JSON object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
