@@ -3,6 +3,7 @@ package failover
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/opensiterecovery/osr/internal/vault"
@@ -57,4 +58,43 @@ func TestRestartMidJob(t *testing.T) {
 			t.Fatalf("no failover-interrupted event in %+v", events)
 		}
 	})
+}
+
+// TestFailedRunRemoved: a test failover that failed half-way leaves partial disks; trying again
+// at another point removes them first, and cleanup leaves the target directory empty.
+func TestFailedRunRemoved(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	pts := e.pointIDs()
+	e.mustDo("POST", "/vaults/lab/targets", e.tokens[vault.RoleOwner], AddTargetRequest{Name: "flaky", Provider: "flaky", Settings: map[string]string{"dir": e.out}}, 201)
+	flaky.Store(true)
+	defer flaky.Store(false)
+	op := e.startOp("web01/failover/test", TestRequest{Point: pts[0], Target: "flaky"})
+	j := e.waitJob(op.Job.ID)
+	if j.State != vault.JobFailed || !strings.HasSuffix(j.Error, "injected read error") {
+		t.Fatalf("job %+v", j)
+	}
+	st := e.status("web01")
+	if st.Test.State != RecordFailed || st.Test.Result != nil || st.Test.Definition == nil {
+		t.Fatalf("failed record %+v", st.Test)
+	}
+	partial, _ := os.ReadDir(e.out)
+	if len(partial) != 1 {
+		t.Fatalf("want the partial run directory, have %v", partial)
+	}
+	flaky.Store(false)
+	op = e.startOp("web01/failover/test", TestRequest{Point: pts[2], Target: "flaky"})
+	if j := e.waitJob(op.Job.ID); j.State != vault.JobSucceeded {
+		t.Fatalf("retry %+v", j)
+	}
+	st = e.status("web01")
+	left, _ := os.ReadDir(e.out)
+	if len(left) != 1 || left[0].Name() == partial[0].Name() || st.Test.PointID != pts[2] || st.Test.ID != op.Failover.ID {
+		t.Fatalf("after the retry the target holds %v (partial was %s), record %+v", left, partial[0].Name(), st.Test)
+	}
+	e.checkDisks(st.Test.Result, st.Test.Definition, pts[2])
+	c := e.startOp("web01/failover/test/cleanup", nil)
+	e.waitJob(c.Job.ID)
+	if left, _ := os.ReadDir(e.out); len(left) != 0 {
+		t.Fatalf("cleanup left %v", left)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,8 +94,39 @@ func (p gatedProvider) Create(ctx context.Context, req target.Request, progress 
 	return p.Provider.Create(ctx, req, progress)
 }
 
-// testProviders is the registry the tests use: the real local provider, and the same behind a
-// gate.
+// flakyDisk fails reads past 1 MiB while flaky is set.
+type flakyDisk struct {
+	target.Disk
+	flaky *atomic.Bool
+}
+
+var errInjected = errors.New("injected read error")
+
+func (d flakyDisk) ReadAt(p []byte, off int64) (int, error) {
+	if d.flaky.Load() && off+int64(len(p)) > 1<<20 {
+		return 0, errInjected
+	}
+	return d.Disk.ReadAt(p, off)
+}
+
+// flakyProvider is the local provider reading its disks through flakyDisk (no raw export, so
+// that every byte goes through ReadAt).
+type flakyProvider struct {
+	target.Provider
+	flaky *atomic.Bool
+}
+
+func (p flakyProvider) Create(ctx context.Context, req target.Request, progress target.Progress) (target.Result, error) {
+	for i, d := range req.Disks {
+		req.Disks[i] = flakyDisk{Disk: d, flaky: p.flaky}
+	}
+	return p.Provider.Create(ctx, req, progress)
+}
+
+var flaky atomic.Bool
+
+// testProviders is the registry the tests use: the real local provider, the same behind a gate,
+// and the same with reads that fail while flaky is set.
 func testProviders(g *gate) map[string]Factory {
 	newLocal := func(tc TargetConfig) (*local.Provider, error) {
 		c, err := local.ConfigFromSettings(tc.Settings)
@@ -108,6 +140,13 @@ func testProviders(g *gate) map[string]Factory {
 	}
 	return map[string]Factory{
 		"local": func(tc TargetConfig) (target.Provider, error) { return newLocal(tc) },
+		"flaky": func(tc TargetConfig) (target.Provider, error) {
+			p, err := newLocal(tc)
+			if err != nil {
+				return nil, err
+			}
+			return flakyProvider{Provider: p, flaky: &flaky}, nil
+		},
 		"gated": func(tc TargetConfig) (target.Provider, error) {
 			p, err := newLocal(tc)
 			if err != nil {
