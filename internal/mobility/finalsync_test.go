@@ -9,10 +9,42 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// ext4DeviceSize is ext4Device with another size (sparse).
+func ext4DeviceSize(t *testing.T, dir string, size int64) (dev, mnt string) {
+	t.Helper()
+	img := filepath.Join(dir, "fs.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	out, err := exec.Command("losetup", "-f", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup: %v\n%s", err, out)
+	}
+	dev = strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	mnt = filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	if out, err := exec.Command("mount", dev, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		exec.Command("fsfreeze", "--unfreeze", mnt).Run()
+		exec.Command("umount", mnt).Run()
+	})
+	return dev, mnt
+}
 
 // fileWorkload writes numbered files with fsync on a mounted filesystem and counts each one
 // acknowledged (written, fsynced and closed) before it starts the next.
@@ -253,5 +285,47 @@ func TestFinalSyncFailures(t *testing.T) {
 	_, err = r3.a.FinalSync(sctx, false)
 	if want := "not connected to the process server 127.0.0.1:1: " + r3.a.Status().LastError; err == nil || err.Error() != want {
 		t.Fatalf("final sync without a process server: %v, want %s", err, want)
+	}
+}
+
+// A freeze that outlasts its bound is thawed by the watchdog at the bound: the final sync fails
+// with that reason, nothing is committed for it, the journal is gone and writers go on.
+func TestFinalSyncFreezeBound(t *testing.T) {
+	dir := t.TempDir()
+	dev, mnt := ext4DeviceSize(t, dir, 512<<20) // the scan tracker reads all of it under the freeze
+	ps := startPS(t, dir)
+	cfg := ps.config(t, Disk{Name: "sdb", Path: dev})
+	cfg.StateDir = filepath.Join(dir, "state")
+	r := startAgent(t, cfg, Options{})
+	waitFor(t, "initial replication", 60*time.Second, func() bool { return r.a.initialDone() })
+	seq := r.a.Status().CommittedSeq
+	if fz := r.last("freeze"); fz != nil {
+		t.Logf("a freeze with a 5s bound took %s", fz.Attrs["duration"])
+	}
+	// Read by the agent's loop only after it receives the final sync (a channel: no race).
+	cfg.FreezeTimeout = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := r.a.FinalSync(ctx, false)
+	if err == nil || err.Error() != "the freeze outlasted its bound of 100ms: point dropped" {
+		t.Fatalf("final sync with a freeze past its bound: %v", err)
+	}
+	fe := r.last("freeze-expired")
+	if fe == nil {
+		t.Fatal("no freeze-expired event")
+	}
+	// The watchdog thaws at the bound; the capture's own thaw comes after the pass stops, so
+	// the recorded freeze is the bound plus the time the pass takes to notice.
+	if d, err := time.ParseDuration(fe.Attrs["duration"]); err != nil || d > cfg.FreezeTimeout+2*time.Second {
+		t.Fatalf("freeze duration %q (%v)", fe.Attrs["duration"], err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, freezeJournal)); !os.IsNotExist(err) {
+		t.Fatalf("freeze journal left: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "after"), []byte("writable"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pt := ps.points(t)[seq+1]; pt != nil && pt.Labels["osr.seq"] != "" && r.a.Status().CommittedSeq == seq+1 {
+		t.Fatalf("a point was committed for the failed final sync: %+v", pt)
 	}
 }
