@@ -2,6 +2,7 @@ package drill_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/recoveryplan"
 	"github.com/opensiterecovery/osr/internal/recoveryplan/plantest"
 	"github.com/opensiterecovery/osr/internal/vault"
+	"github.com/opensiterecovery/osr/internal/vault/db/pgtest"
 )
 
 var (
@@ -24,8 +26,16 @@ var (
 	diskErr  error
 )
 
+var pg *pgtest.Server
+
 func TestMain(m *testing.M) {
+	var err error
+	if pg, err = pgtest.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: start postgresql:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	pg.Stop()
 	if diskDir != "" {
 		os.RemoveAll(diskDir)
 	}
@@ -67,9 +77,14 @@ type env struct {
 
 func newEnv(t *testing.T, bootTimeout time.Duration, machines ...string) *env {
 	t.Helper()
+	return newEnvDB(t, "", bootTimeout, machines...)
+}
+
+func newEnvDB(t *testing.T, dsn string, bootTimeout time.Duration, machines ...string) *env {
+	t.Helper()
 	good, _ := bootDisks(t)
 	clk := clock.NewFake(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
-	v := plantest.NewVault(t, clk, machines...)
+	v := plantest.NewVaultDB(t, clk, dsn, machines...)
 	f := &plantest.LocalFailover{Vault: v, Dir: filepath.Join(t.TempDir(), "target"), Disk: good}
 	bc, err := bootcheck.New(bootcheck.Config{Markers: []string{bootdisk.DefaultMarker}, Timeout: bootTimeout, MaxMemoryMB: 256}, bootcheck.Deps{})
 	if err != nil {
@@ -231,5 +246,50 @@ func TestCreateErrors(t *testing.T) {
 	}
 	if _, err := e.drills.Get(e.ctx, plantest.VaultName, "web01"); err == nil || err.Error() != "drill web01 does not exist in vault lab" {
 		t.Fatalf("get after delete: %v", err)
+	}
+}
+
+// TestReplicasFireOnce: two drill services on one database (two vault replicas) fire a due drill
+// once between them, and a drill missed for days fires once, then waits for its next instant; on
+// SQLite and PostgreSQL.
+func TestReplicasFireOnce(t *testing.T) {
+	for _, eng := range []string{"sqlite", "postgres"} {
+		t.Run(eng, func(t *testing.T) {
+			dsn := ""
+			if eng == "postgres" {
+				var err error
+				if dsn, err = pg.NewDatabase(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := newEnvDB(t, dsn, time.Minute, "web01")
+			other, err := drill.New(drill.Config{Vault: e.v, Plans: e.plans, Failover: e.f}, drill.Deps{Clock: e.clk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			if _, err := e.drills.Create(e.ctx, plantest.VaultName, drill.CreateRequest{Machine: "web01", Cron: "0 * * * *"}); err != nil {
+				t.Fatal(err)
+			}
+			e.clk.Set(time.Date(2026, 12, 4, 10, 30, 0, 0, time.UTC)) // 3 days of hourly instants missed
+			var fired [2]int
+			done := make(chan struct{})
+			go func() { fired[1], _ = other.Tick(e.ctx); close(done) }()
+			fired[0], _ = e.drills.Tick(e.ctx)
+			<-done
+			if fired[0]+fired[1] != 1 {
+				t.Fatalf("fired %v", fired)
+			}
+			e.drills.Wait()
+			other.Wait()
+			reps, _ := e.drills.Reports(e.ctx, plantest.VaultName, "web01", 0)
+			if len(reps) != 1 || !reps[0].Success || reps[0].Scheduled.Format(time.RFC3339) != "2026-12-01T11:00:00Z" {
+				t.Fatalf("reports %+v", reps)
+			}
+			d, _ := e.drills.Get(e.ctx, plantest.VaultName, "web01")
+			if d.NextRun.Format(time.RFC3339) != "2026-12-04T11:00:00Z" {
+				t.Fatalf("next run %s", d.NextRun)
+			}
+		})
 	}
 }

@@ -89,10 +89,19 @@ func (s *Service) setStep(ctx context.Context, runID, step string) {
 	}
 }
 
-// stepState records a step's state; started/ended are set when non-zero.
+// stepState records a step's state; started and jobID are set when non-zero.
 func (s *Service) stepState(ctx context.Context, runID string, seq int, state string, started, ended time.Time, jobID, pointID string, boot time.Duration, output, errMsg string) {
-	_, err := s.db.Exec(context.WithoutCancel(ctx), `UPDATE plan_run_steps SET state = ?, started = CASE WHEN ? = 0 THEN started ELSE ? END, ended = ?, job_id = CASE WHEN ? = '' THEN job_id ELSE ? END, point_id = ?, boot_ns = ?, output = ?, error = ? WHERE run_id = ? AND seq = ?`,
-		state, ns(started), ns(started), ns(ended), jobID, jobID, pointID, int64(boot), output, errMsg, runID, seq)
+	q := `UPDATE plan_run_steps SET state = ?, ended = ?, point_id = ?, boot_ns = ?, output = ?, error = ?`
+	args := []any{state, ns(ended), pointID, int64(boot), output, errMsg}
+	if !started.IsZero() {
+		q += `, started = ?`
+		args = append(args, ns(started))
+	}
+	if jobID != "" {
+		q += `, job_id = ?`
+		args = append(args, jobID)
+	}
+	_, err := s.db.Exec(context.WithoutCancel(ctx), q+` WHERE run_id = ? AND seq = ?`, append(args, runID, seq)...)
 	if err != nil {
 		s.log.WarnContext(ctx, "record plan run step", "run", runID, "seq", seq, "err", err)
 	}

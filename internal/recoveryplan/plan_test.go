@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/recoveryplan"
 	"github.com/opensiterecovery/osr/internal/recoveryplan/plantest"
 	"github.com/opensiterecovery/osr/internal/vault"
+	"github.com/opensiterecovery/osr/internal/vault/db/pgtest"
 )
 
 type env struct {
@@ -28,10 +30,40 @@ type env struct {
 	disk string
 }
 
+var pg *pgtest.Server
+
+func TestMain(m *testing.M) {
+	var err error
+	if pg, err = pgtest.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: start postgresql:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	pg.Stop()
+	os.Exit(code)
+}
+
+// engines runs fn on SQLite and on PostgreSQL.
+func engines(t *testing.T, fn func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, "") })
+	t.Run("postgres", func(t *testing.T) {
+		dsn, err := pg.NewDatabase(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(t, dsn)
+	})
+}
+
 func newEnv(t *testing.T, machines ...string) *env {
 	t.Helper()
+	return newEnvDB(t, "", machines...)
+}
+
+func newEnvDB(t *testing.T, dsn string, machines ...string) *env {
+	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
-	v := plantest.NewVault(t, clk, machines...)
+	v := plantest.NewVaultDB(t, clk, dsn, machines...)
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "source.raw")
 	if err := os.WriteFile(disk, []byte("the source disk"), 0o644); err != nil {
@@ -94,7 +126,11 @@ func (e *env) twoGroups(name, extraAfter1 string) {
 // sees what the target holds when it runs), the web group runs in parallel, and the run and its
 // job report per machine.
 func TestPlanRunsInOrder(t *testing.T) {
-	e := newEnv(t, "db01", "web01", "web02")
+	engines(t, func(t *testing.T, dsn string) { testPlanRunsInOrder(t, dsn) })
+}
+
+func testPlanRunsInOrder(t *testing.T, dsn string) {
+	e := newEnvDB(t, dsn, "db01", "web01", "web02")
 	e.f.Meet = []string{"web01", "web02"}
 	e.twoGroups("shop", "")
 	r := e.run("shop", recoveryplan.OpFailover, recoveryplan.RunRequest{Point: "latest-processed", ShutdownSource: true})
@@ -229,7 +265,11 @@ func TestFailingMachineStopsPlan(t *testing.T) {
 
 // TestPauseAndResume: a manual step holds the run until it is resumed.
 func TestPauseAndResume(t *testing.T) {
-	e := newEnv(t, "db01", "web01")
+	engines(t, func(t *testing.T, dsn string) { testPauseAndResume(t, dsn) })
+}
+
+func testPauseAndResume(t *testing.T, dsn string) {
+	e := newEnvDB(t, dsn, "db01", "web01")
 	_, err := e.svc.Create(e.ctx, plantest.VaultName, recoveryplan.CreateRequest{Name: "p", Groups: []recoveryplan.Group{
 		{Name: "db", Machines: []string{"db01"}, PauseAfter: "check the database answers"}, {Name: "web", Machines: []string{"web01"}},
 	}})
@@ -276,7 +316,11 @@ func TestPauseAndResume(t *testing.T) {
 
 // TestCreateValidation: bad plans give exact errors and store nothing.
 func TestCreateValidation(t *testing.T) {
-	e := newEnv(t, "db01", "web01", "web02")
+	engines(t, func(t *testing.T, dsn string) { testCreateValidation(t, dsn) })
+}
+
+func testCreateValidation(t *testing.T, dsn string) {
+	e := newEnvDB(t, dsn, "db01", "web01", "web02")
 	noexec := filepath.Join(e.dir, "noexec.sh")
 	os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644)
 	many := make([]string, 101)
@@ -324,4 +368,72 @@ func TestCreateValidation(t *testing.T) {
 	if _, err := e.svc.Get(e.ctx, plantest.VaultName, "nope"); err == nil || err.Error() != "recovery plan nope does not exist in vault lab" || vault.StatusOf(err) != 404 {
 		t.Fatalf("get: %v", err)
 	}
+}
+
+// TestParallelBound: a plan of 100 machines runs each group's machines in parallel, never more
+// than Config.Parallel at once.
+func TestParallelBound(t *testing.T) {
+	var ms []string
+	for i := range 100 {
+		ms = append(ms, fmt.Sprintf("m%03d", i))
+	}
+	e := newEnv(t, ms...)
+	e.f.Delay = 20 * time.Millisecond
+	if _, err := e.svc.Create(e.ctx, plantest.VaultName, recoveryplan.CreateRequest{Name: "big", Groups: []recoveryplan.Group{{Machines: ms[:60]}, {Machines: ms[60:]}}}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("big", recoveryplan.OpTestFailover, recoveryplan.RunRequest{})
+	if r.State != recoveryplan.StateSucceeded || len(r.Machines()) != 100 || len(e.f.Calls()) != 100 {
+		t.Fatalf("run %s %q, %d calls", r.State, r.Error, len(e.f.Calls()))
+	}
+	if most := e.f.MostAtOnce(); most < 2 || most > 4 {
+		t.Fatalf("%d machines at once, want 2 to 4 (Parallel 4)", most)
+	}
+}
+
+// TestStaleRunFailed: a run left paused by a vault process of this host that is gone is failed,
+// with its job, when the next service starts.
+func TestStaleRunFailed(t *testing.T) {
+	e := newEnv(t, "db01", "web01")
+	gone, err := recoveryplan.New(recoveryplan.Config{Vault: e.v, Failover: e.f, PID: deadPID(t), PollInterval: 20 * time.Millisecond}, recoveryplan.Deps{Clock: e.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Create(e.ctx, plantest.VaultName, recoveryplan.CreateRequest{Name: "p", Groups: []recoveryplan.Group{{Machines: []string{"db01"}, PauseAfter: "wait"}, {Machines: []string{"web01"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := gone.Start(e.ctx, plantest.VaultName, "p", recoveryplan.OpFailover, recoveryplan.RunRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); r.State != recoveryplan.StatePaused && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		r, _ = e.svc.GetRun(e.ctx, plantest.VaultName, r.ID)
+	}
+	again, err := recoveryplan.New(recoveryplan.Config{Vault: e.v, Failover: e.f}, recoveryplan.Deps{Clock: e.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	r, _ = again.GetRun(e.ctx, plantest.VaultName, r.ID)
+	if r.State != recoveryplan.StateFailed || r.Error != "the vault service stopped during the run" {
+		t.Fatalf("run %s %q", r.State, r.Error)
+	}
+	j, _ := e.v.GetJob(e.ctx, r.JobID)
+	if j.State != vault.JobFailed || j.Error != "the vault service stopped during the run" {
+		t.Fatalf("job %+v", j)
+	}
+	if r.Steps[1].State != recoveryplan.StateFailed || r.Steps[2].State != recoveryplan.StateSkipped {
+		t.Fatalf("steps %+v", r.Steps)
+	}
+	gone.Close()
+}
+
+// deadPID returns the ID of a process that has ended.
+func deadPID(t *testing.T) int {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
 }

@@ -45,7 +45,10 @@ func (s *Service) failStale(ctx context.Context) error {
 			if n, _ := res.RowsAffected(); n == 0 {
 				return nil
 			}
-			if _, err := tx.Exec(ctx, `UPDATE plan_run_steps SET state = CASE WHEN state = 'running' THEN 'failed' ELSE 'skipped' END, error = CASE WHEN state = 'running' THEN ? ELSE error END, ended = ? WHERE run_id = ? AND state IN ('pending', 'running')`, errStopped.Error(), now, g.id); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE plan_run_steps SET state = 'failed', error = ?, ended = ? WHERE run_id = ? AND state = 'running'`, errStopped.Error(), now, g.id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE plan_run_steps SET state = 'skipped' WHERE run_id = ? AND state = 'pending'`, g.id); err != nil {
 				return err
 			}
 			return s.v.FinishJob(ctx, tx, g.job, "", errStopped)

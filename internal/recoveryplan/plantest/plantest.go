@@ -27,12 +27,23 @@ import (
 // VaultName is the vault NewVault creates.
 const VaultName = "lab"
 
-// NewVault starts a vault service with one vault (VaultName) and the given protected machines.
+// NewVault starts a vault service on SQLite with one vault (VaultName) and the given protected
+// machines.
 func NewVault(t testing.TB, clk clock.Clock, machines ...string) *vault.Service {
 	t.Helper()
+	return NewVaultDB(t, clk, "", machines...)
+}
+
+// NewVaultDB is NewVault on the database dsn (a postgres:// URL; empty: SQLite in a temporary
+// directory).
+func NewVaultDB(t testing.TB, clk clock.Clock, dsn string, machines ...string) *vault.Service {
+	t.Helper()
 	dir := t.TempDir()
+	if dsn == "" {
+		dsn = filepath.Join(dir, "vault.db")
+	}
 	svc, err := vault.New(vault.Config{
-		DB: filepath.Join(dir, "vault.db"), URLs: []string{"https://127.0.0.1:1"},
+		DB: dsn, MasterKeyFile: filepath.Join(dir, "master.key"), URLs: []string{"https://127.0.0.1:1"},
 		StoreOptions: store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}},
 	}, vault.Deps{Clock: clk})
 	if err != nil {
@@ -102,6 +113,15 @@ type LocalFailover struct {
 	jobs    map[string]*job
 	arrived int
 	met     chan struct{}
+	running int
+	most    int
+}
+
+// MostAtOnce is the largest number of operations that ran at the same time.
+func (f *LocalFailover) MostAtOnce() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.most
 }
 
 // Met reports whether the Meet machines' operations all ran at the same time.
@@ -206,12 +226,17 @@ func (f *LocalFailover) start(ctx context.Context, op, vaultName, machine string
 	f.mu.Unlock()
 	go func() {
 		start := time.Now()
+		f.mu.Lock()
+		f.running++
+		f.most = max(f.most, f.running)
+		f.mu.Unlock()
 		time.Sleep(f.Delay)
 		f.meet(machine)
 		j.out, j.err = f.do(op, machine)
 		f.Vault.FinishJob(context.Background(), nil, id, "", j.err)
 		f.mu.Lock()
 		f.calls = append(f.calls, Call{Op: op, Machine: machine, Opts: o, Start: start, End: time.Now()})
+		f.running--
 		f.mu.Unlock()
 		close(j.done)
 	}()
