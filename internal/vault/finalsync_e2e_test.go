@@ -101,10 +101,12 @@ func TestFinalSyncThroughTheConfigurationServer(t *testing.T) {
 		}
 		return false
 	})
+	lstart := time.Now()
 	latest, err := svc.LatestReceived(ctx, "lab", "web01")
 	if err != nil {
 		t.Fatalf("%v\n%+v", err, r.cs.Infrastructure())
 	}
+	t.Logf("latest received: %v (process-server heartbeats every 100ms, uploads at 4 MiB/s)", time.Since(lstart))
 	pt, err := r.repo.LoadPoint(ctx, latest)
 	if err != nil {
 		t.Fatal(err)
