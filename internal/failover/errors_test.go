@@ -55,7 +55,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			{"mapping without test network", "POST", "/vaults/lab/network-mappings", owner, AddMappingRequest{SourceNetwork: "n2", TargetNetwork: "a"}, 400, "test_network is required: test failovers go to an isolated network", nil},
 			{"mapping static", "POST", "/vaults/lab/network-mappings", owner, AddMappingRequest{SourceNetwork: "n2", TargetNetwork: "a", TestNetwork: "b", IPMode: "static"}, 400, `ip_mode "static" is not keep or dhcp (static addresses are set per NIC)`, nil},
 			{"remove unmapped", "DELETE", "/vaults/lab/network-mappings/n9", owner, nil, 404, "network n9 is not mapped", nil},
-			{"target provider unknown", "POST", "/vaults/lab/targets", owner, AddTargetRequest{Name: "t2", Provider: "vmware"}, 400, `target provider "vmware" is not known (gated, local)`, nil},
+			{"target provider unknown", "POST", "/vaults/lab/targets", owner, AddTargetRequest{Name: "t2", Provider: "vmware"}, 400, `target provider "vmware" is not known (flaky, gated, local)`, nil},
 			{"target settings bad", "POST", "/vaults/lab/targets", owner, AddTargetRequest{Name: "t2", Provider: "local", Settings: map[string]string{"dir": "/x", "color": "red"}}, 400, `target t2: local target: unknown setting "color" (dir, format)`, nil},
 			{"target dir relative", "POST", "/vaults/lab/targets", owner, AddTargetRequest{Name: "t2", Provider: "local", Settings: map[string]string{"dir": "out"}}, 400, `target t2: local target: dir "out" is not an absolute path`, nil},
 			{"target taken", "POST", "/vaults/lab/targets", owner, AddTargetRequest{Name: "local1", Provider: "local", Settings: map[string]string{"dir": e.out}}, 409, "target local1 exists already", nil},
