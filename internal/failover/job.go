@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -67,10 +68,14 @@ func (j *job) create(ctx context.Context) (string, error) {
 	}
 	pt := j.point
 	switch {
+	case pt != nil: // chosen, or the final sync of a previous attempt
 	case rec.ShutdownSource:
 		id, err := s.cfg.Source.FinalSync(ctx, j.v.Name, rec.Machine, true)
 		if err != nil {
-			return "", fmt.Errorf("final sync of %s: %w", rec.Machine, err)
+			if !strings.HasPrefix(err.Error(), "final sync of ") {
+				err = fmt.Errorf("final sync of %s: %w", rec.Machine, err)
+			}
+			return "", err
 		}
 		if pt, err = loadPoint(ctx, j.repo, rec.Machine, id); err != nil {
 			return "", err

@@ -181,6 +181,16 @@ func (s *Service) start(ctx context.Context, p *prepared, machine, kind, jobKind
 	rec := &Record{ID: randomID("fo-"), vaultID: p.v.ID, Machine: machine, Kind: kind, State: RecordRunning, PointRef: pointRef,
 		Target: p.target, Network: network, ShutdownSource: shutdown, CreatedBy: vault.ActorOf(ctx).Name(), Created: now, Updated: now}
 	rec.Run = rec.ID
+	if prev := p.prev; prev != nil && prev.State == RecordFailed && shutdown && prev.ShutdownSource && prev.PointID != "" {
+		// The previous planned attempt shut the source down after its final sync: that point
+		// is the one to fail over from (the source cannot sync again).
+		pt, err := loadPoint(ctx, p.repo, machine, prev.PointID)
+		if err != nil {
+			return nil, err
+		}
+		p.point = pt
+		detail += ", final sync of the previous attempt " + short(pt.ID)
+	}
 	j := &job{s: s, v: p.v, repo: p.repo, rec: rec, kind: jobKind, plan: p.plan, point: p.point, pointRef: pointRef, disks: p.disks}
 	if prev := p.prev; prev != nil && prev.State == RecordFailed {
 		// A retry: the same point and target resume the previous run; otherwise what the

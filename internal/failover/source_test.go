@@ -69,3 +69,31 @@ func TestFinalSyncFails(t *testing.T) {
 		t.Fatalf("retry %+v", j)
 	}
 }
+
+// TestPlannedRetryKeepsFinalSync: a planned failover whose disks failed after the final sync
+// (the source is down now) is retried from that final sync's point, without syncing again.
+func TestPlannedRetryKeepsFinalSync(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.mustDo("POST", "/vaults/lab/targets", e.tokens[vault.RoleOwner], AddTargetRequest{Name: "flaky", Provider: "flaky", Settings: map[string]string{"dir": e.out}}, 201)
+	flaky.Store(true)
+	defer flaky.Store(false)
+	op := e.startOp("web01/failover/run", FailoverRequest{ShutdownSource: true, Target: "flaky"})
+	if j := e.waitJob(op.Job.ID); j.State != vault.JobFailed {
+		t.Fatalf("job %+v", j)
+	}
+	final := e.last["web01"].ID
+	if st := e.status("web01"); st.Failover.PointID != final || st.ItemState != vault.StateProtected {
+		t.Fatalf("after the failed attempt %+v", st.Failover)
+	}
+	flaky.Store(false)
+	e.commitPoint("web01", "crash", e.clk.Now(), "written by nobody: the source is down") // must not be used
+	op = e.startOp("web01/failover/run", FailoverRequest{ShutdownSource: true, Target: "flaky"})
+	if j := e.waitJob(op.Job.ID); j.State != vault.JobSucceeded {
+		t.Fatalf("retry %+v", j)
+	}
+	st := e.status("web01")
+	if st.Failover.PointID != final || len(e.source.calls) != 1 || st.ItemState != vault.StateFailedOver {
+		t.Fatalf("retry at %s (want the final sync's %s), source calls %v", st.Failover.PointID, final, e.source.calls)
+	}
+	e.checkDisks(st.Failover.Result, st.Failover.Definition, final)
+}
