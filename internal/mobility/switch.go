@@ -23,10 +23,11 @@ type PSDialer struct {
 	cfg    *Config
 	redial chan struct{}
 
-	mu   sync.Mutex
-	addr string
-	name string // TLS server name
-	conn net.Conn
+	mu     sync.Mutex
+	addr   string
+	name   string // TLS server name
+	conn   net.Conn
+	cancel context.CancelFunc // of the dial in progress, if any
 }
 
 // NewPSDialer returns a dialer of cfg's process server (Options.Dial, with Options.Redial set to
@@ -55,8 +56,13 @@ func (d *PSDialer) Dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A switch ends a dial in progress: the old process server may be unreachable without a
+	// refusal (a cut link), and the agent would wait for the dial's timeout.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	d.mu.Lock()
 	addr, name := d.addr, d.name
+	d.cancel = cancel
 	d.mu.Unlock()
 	if name == "" {
 		name, _, _ = net.SplitHostPort(addr)
@@ -64,11 +70,15 @@ func (d *PSDialer) Dial(ctx context.Context) (net.Conn, error) {
 	td := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 15 * time.Second},
 		Config: id.ClientConfig(name, pki.PeerCheck{Roles: []pki.Role{pki.RoleProcessServer}})}
 	c, err := td.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.cancel = nil
+	if err != nil {
+		if d.addr != addr {
+			return nil, fmt.Errorf("process server changed from %s to %s while connecting", addr, d.addr)
+		}
+		return nil, err
+	}
 	if d.addr != addr { // switched while dialling
 		c.Close()
 		return nil, fmt.Errorf("process server changed from %s to %s while connecting", addr, d.addr)
@@ -99,6 +109,9 @@ func (d *PSDialer) Switch(addr string) bool {
 	}
 	c := d.conn
 	d.conn = nil
+	if d.cancel != nil {
+		d.cancel()
+	}
 	d.mu.Unlock()
 	if c != nil {
 		c.Close()
