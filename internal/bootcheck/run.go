@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/target"
@@ -33,7 +32,7 @@ func (c *Checker) Check(ctx context.Context, def target.Definition, dir string) 
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := exec.CommandContext(qctx, path, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	var stderr tailBuffer
 	cmd.Stderr = &stderr

@@ -204,6 +204,9 @@ func (s *Service) machine(ctx context.Context, v *vault.Vault, runID, op string,
 		out, err = s.cfg.Failover.Wait(ctx, jobID)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			err = errStopped
+		}
 		s.stepState(ctx, runID, st.Seq, StateFailed, start, s.clock.Now(), jobID, "", 0, "", err.Error())
 		return err
 	}
