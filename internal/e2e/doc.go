@@ -12,6 +12,9 @@
 //   - TestKillAgent, TestKillProcessServer: kill -9 at random moments; replication resumes, no
 //     committed point is lost, RPO recovers, events say what happened.
 //   - TestConnectionCut, TestCacheFull, TestStorageOutage: the data path breaks and heals.
+//   - TestScaleOut: a configuration server with two process servers and five managed agents:
+//     resync budget, switch and balance without resync, kill -9 of a process server with
+//     automatic failover (BenchmarkScaleOutThroughput: 1 vs 2 process servers).
 //
 // The package has no non-test code besides this file and the fault proxy (faultproxy).
 package e2e
