@@ -31,7 +31,9 @@ type layout struct {
 	rbc      int64
 	l2       int64 // L2 tables, one per used L1 entry, in L1 order
 	l2Index  []int64
-	data     int64 // first data cluster
+	meta     int64 // metadata clusters (L1 to L2 tables, in that order) are [meta, metaEnd)
+	metaEnd  int64
+	data     int64 // first data cluster (streaming layout)
 	runs     []run
 	nData    int64 // data clusters
 	total    int64 // clusters in the image
@@ -42,7 +44,12 @@ func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 // plan lays out an image of a disk of size bytes whose data lies in ext (ascending, no
 // overlap, as target.Disk.DataExtents returns them), with clusters of 1<<bits bytes (osr writes
 // ClusterBits; tests use small clusters to reach many tables with little data).
-func plan(size int64, ext []target.Extent, bits uint32) (*layout, error) {
+//
+// The streaming layout (identity false) is header, L1 table, refcount table and blocks, L2
+// tables, then the data clusters packed in guest order. The identity layout keeps every guest
+// cluster at its own offset, as in a raw image, except guest cluster 0 (where the header goes),
+// which moves to just past the disk's clusters; the tables follow it.
+func plan(size int64, ext []target.Extent, bits uint32, identity bool) (*layout, error) {
 	if size <= 0 || size > MaxSize {
 		return nil, fmt.Errorf("qcow2: disk size %d, want 1 to %d", size, int64(MaxSize))
 	}
@@ -79,11 +86,21 @@ func plan(size int64, ext []target.Extent, bits uint32) (*layout, error) {
 			}
 		}
 	}
-	l.l1 = 1
 	l.l1c = ceilDiv(l.l1Size*8, cs)
-	l.rt = l.l1 + l.l1c
+	nL2 := int64(len(l.l2Index))
+	// fixed counts every cluster but the refcount table and blocks.
+	var fixed int64
+	if identity {
+		l.meta = l.clusters
+		if len(l.runs) > 0 && l.runs[0].guest == 0 {
+			l.meta++ // guest cluster 0's new place
+		}
+		fixed = l.meta + l.l1c + nL2
+	} else {
+		l.meta = 1
+		fixed = 1 + l.l1c + nL2 + l.nData
+	}
 	// The refcount table and blocks count themselves: grow them until they cover the image.
-	fixed := 1 + l.l1c + int64(len(l.l2Index)) + l.nData
 	for {
 		rbc := ceilDiv(fixed+l.rtc+l.rbc, l.rce)
 		rtc := ceilDiv(rbc*8, cs)
@@ -92,9 +109,30 @@ func plan(size int64, ext []target.Extent, bits uint32) (*layout, error) {
 		}
 		l.rbc, l.rtc = rbc, rtc
 	}
+	l.l1 = l.meta
+	l.rt = l.l1 + l.l1c
 	l.rb = l.rt + l.rtc
 	l.l2 = l.rb + l.rbc
-	l.data = l.l2 + int64(len(l.l2Index))
+	l.metaEnd = l.l2 + nL2
+	if identity {
+		var runs []run
+		for _, r := range l.runs {
+			if r.guest == 0 {
+				runs = append(runs, run{guest: 0, n: 1, host: l.clusters})
+				if r.n == 1 {
+					continue
+				}
+				r.guest, r.n = 1, r.n-1
+			}
+			r.host = r.guest
+			runs = append(runs, r)
+		}
+		l.runs = runs
+		l.data = 1
+		l.total = l.metaEnd
+		return l, nil
+	}
+	l.data = l.metaEnd
 	host := l.data
 	for i := range l.runs {
 		l.runs[i].host = host

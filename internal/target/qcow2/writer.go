@@ -38,9 +38,14 @@ type Stats struct {
 }
 
 // Write writes d into f as a qcow2 version 3 image: f is truncated first, only clusters with
-// non-zero data are allocated, and on success the image is complete and synced. The header is
-// written (and synced) after everything else, so an image cut short by a crash or a cancelled ctx
-// has no valid header. It reads d's extents once and each data cluster once.
+// data are allocated, and on success the image is complete and synced. The header is written
+// (and synced) after everything else, so an image cut short by a crash or a cancelled ctx has no
+// valid header. It reads d's extents once and each data cluster once.
+//
+// A disk that is a target.RawExporter (a recovery point in the store) is exported raw into f
+// with its fast parallel export and becomes a qcow2 image in place (the identity layout, see
+// docs/formats/qcow2.md); other disks are read cluster by cluster by parallel workers, and
+// clusters that read as zeros stay unallocated.
 func Write(ctx context.Context, f *os.File, d target.Disk, opts Options) (Stats, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = max(4, 2*runtime.GOMAXPROCS(0))
@@ -48,49 +53,28 @@ func Write(ctx context.Context, f *os.File, d target.Disk, opts Options) (Stats,
 	if opts.ChunkClusters <= 0 {
 		opts.ChunkClusters = 16
 	}
-	progress := opts.Progress
-	if progress == nil {
-		progress = func(int64) {}
+	if opts.Progress == nil {
+		opts.Progress = func(int64) {}
+	}
+	if opts.clusterBits == 0 {
+		opts.clusterBits = ClusterBits
 	}
 	ext, err := d.DataExtents(ctx)
 	if err != nil {
 		return Stats{}, err
 	}
-	if opts.clusterBits == 0 {
-		opts.clusterBits = ClusterBits
-	}
-	l, err := plan(d.Size(), ext, opts.clusterBits)
+	x, exporter := d.(target.RawExporter)
+	l, err := plan(d.Size(), ext, opts.clusterBits, exporter)
 	if err != nil {
 		return Stats{}, fmt.Errorf("disk %s: %w", d.Name(), err)
 	}
-	if err := f.Truncate(0); err != nil {
-		return Stats{}, fmt.Errorf("truncate %s: %w", f.Name(), err)
+	w := &dataWriter{l: l, f: f, d: d, written: make([]atomic.Uint64, ceilDiv(l.total, 64)), progress: opts.Progress, zero: make([]byte, l.cs)}
+	if exporter {
+		err = w.exported(ctx, x)
+	} else {
+		err = w.stream(ctx, opts)
 	}
-	if err := f.Truncate(l.total * l.cs); err != nil {
-		return Stats{}, fmt.Errorf("truncate %s: %w", f.Name(), err)
-	}
-	var inRuns int64
-	for _, r := range l.runs {
-		inRuns += l.guestBytes(r.guest, r.n)
-	}
-	progress(l.size - inRuns)
-	written := make([]atomic.Uint64, ceilDiv(l.nData, 64))
-	var dataBytes atomic.Int64
-	w := &dataWriter{l: l, f: f, d: d, written: written, progress: progress, dataBytes: &dataBytes, zero: make([]byte, l.cs)}
-	w.pool.New = func() any { b := make([]byte, int64(opts.ChunkClusters)*l.cs); return &b }
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Workers)
-chunks:
-	for _, r := range l.runs {
-		for c := int64(0); c < r.n; c += int64(opts.ChunkClusters) {
-			if gctx.Err() != nil {
-				break chunks
-			}
-			n := min(int64(opts.ChunkClusters), r.n-c)
-			g.Go(func() error { return w.chunk(r.guest+c, n, r.host+c) })
-		}
-	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return Stats{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -110,8 +94,74 @@ chunks:
 	if err := f.Sync(); err != nil {
 		return Stats{}, fmt.Errorf("sync %s: %w", f.Name(), err)
 	}
-	db := dataBytes.Load()
+	db := w.dataBytes.Load()
 	return Stats{DataBytes: db, SkippedBytes: l.size - db, FileSize: l.total * l.cs}, nil
+}
+
+// stream writes the data clusters of the streaming layout, read from the disk by parallel
+// workers.
+func (w *dataWriter) stream(ctx context.Context, opts Options) error {
+	l, f := w.l, w.f
+	if err := f.Truncate(0); err != nil {
+		return fmt.Errorf("truncate %s: %w", f.Name(), err)
+	}
+	if err := f.Truncate(l.total * l.cs); err != nil {
+		return fmt.Errorf("truncate %s: %w", f.Name(), err)
+	}
+	var inRuns int64
+	for _, r := range l.runs {
+		inRuns += l.guestBytes(r.guest, r.n)
+	}
+	w.progress(l.size - inRuns)
+	w.pool.New = func() any { b := make([]byte, int64(opts.ChunkClusters)*l.cs); return &b }
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Workers)
+chunks:
+	for _, r := range l.runs {
+		for c := int64(0); c < r.n; c += int64(opts.ChunkClusters) {
+			if gctx.Err() != nil {
+				break chunks
+			}
+			n := min(int64(opts.ChunkClusters), r.n-c)
+			g.Go(func() error { return w.chunk(r.guest+c, n, r.host+c) })
+		}
+	}
+	return g.Wait()
+}
+
+// exported writes the data clusters of the identity layout: the disk's raw export, guest
+// cluster 0 moved to its place past the disk (and zeroed where the header goes).
+func (w *dataWriter) exported(ctx context.Context, x target.RawExporter) error {
+	l, f := w.l, w.f
+	if err := x.ExportRaw(ctx, f, w.progress); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil { // an export stopped between batches may not say so
+		return err
+	}
+	if len(l.runs) > 0 && l.runs[0].guest == 0 {
+		buf := make([]byte, l.cs)
+		n := min(l.cs, l.size)
+		if k, err := f.ReadAt(buf[:n], 0); err != nil && !(errors.Is(err, io.EOF) && int64(k) == n) {
+			return fmt.Errorf("read %s: %w", f.Name(), err)
+		}
+		if _, err := f.WriteAt(buf, l.runs[0].host*l.cs); err != nil {
+			return fmt.Errorf("write %s: %w", f.Name(), err)
+		}
+		if _, err := f.WriteAt(w.zero, 0); err != nil {
+			return fmt.Errorf("write %s: %w", f.Name(), err)
+		}
+	}
+	if err := f.Truncate(l.total * l.cs); err != nil {
+		return fmt.Errorf("truncate %s: %w", f.Name(), err)
+	}
+	for _, r := range l.runs {
+		for h := r.host; h < r.host+r.n; h++ {
+			w.setData(h)
+		}
+		w.dataBytes.Add(l.guestBytes(r.guest, r.n))
+	}
+	return nil
 }
 
 // guestBytes is how many bytes of the disk n clusters from guest cluster g cover.
@@ -123,9 +173,9 @@ type dataWriter struct {
 	l         *layout
 	f         *os.File
 	d         target.Disk
-	written   []atomic.Uint64 // bit i: data cluster l.data+i holds data
+	written   []atomic.Uint64 // bit i: host cluster i holds data
 	progress  func(int64)
-	dataBytes *atomic.Int64
+	dataBytes atomic.Int64
 	pool      sync.Pool
 	zero      []byte // one cluster of zeros
 }
@@ -161,8 +211,7 @@ func (w *dataWriter) chunk(g, n, h int64) error {
 			start = i + 1
 			continue
 		}
-		bit := h + i - w.l.data
-		w.written[bit/64].Or(1 << (bit % 64))
+		w.setData(h + i)
 		w.dataBytes.Add(w.l.guestBytes(g+i, 1))
 	}
 	if err := flush(start, n); err != nil {
@@ -172,9 +221,10 @@ func (w *dataWriter) chunk(g, n, h int64) error {
 	return nil
 }
 
+func (w *dataWriter) setData(host int64) { w.written[host/64].Or(1 << (host % 64)) }
+
 func (w *dataWriter) hasData(host int64) bool {
-	bit := host - w.l.data
-	return w.written[bit/64].Load()&(1<<(bit%64)) != 0
+	return w.written[host/64].Load()&(1<<(host%64)) != 0
 }
 
 // tables writes the L2 tables, refcount blocks, refcount table and L1 table.
@@ -215,7 +265,7 @@ func (w *dataWriter) tables() error {
 			if c >= l.total {
 				break
 			}
-			if c < l.data || w.hasData(c) {
+			if c == 0 || c >= l.meta && c < l.metaEnd || w.hasData(c) {
 				be.PutUint16(buf[i*2:], 1)
 			}
 		}

@@ -158,51 +158,87 @@ func TestWriteQemuChecks(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		d         *memDisk
-		dataBytes int64
+		dataBytes int64 // streamed; exported disks store every cluster their extents touch
+		exported  int64
 	}{
-		{"sparse", randomDisk(rng, size, 0, 100, 70<<10, 230<<10, 2<<20, 1, size-5000, 5000), 6*ClusterSize + 12<<10},
-		{"full", randomDisk(rng, 3<<20, 0, 3<<20), 3 << 20},
-		{"empty", randomDisk(rng, 10<<20), 0},
-		// Extents claim the whole disk; only the cluster with data is allocated.
-		{"zero-clusters", zeroData, ClusterSize},
+		{"sparse", randomDisk(rng, size, 0, 100, 70<<10, 230<<10, 2<<20, 1, size-5000, 5000), 6*ClusterSize + 12<<10, 6*ClusterSize + 12<<10},
+		{"full", randomDisk(rng, 3<<20, 0, 3<<20), 3 << 20, 3 << 20},
+		{"empty", randomDisk(rng, 10<<20), 0, 0},
+		// Extents claim the whole disk; only the cluster with data is allocated when streamed.
+		{"zero-clusters", zeroData, ClusterSize, 1 << 20},
 		// 3 L2 tables' worth of guest space, mostly holes.
-		{"multi-l2", randomDisk(rng, 1<<30+1<<20, 0, 4096, 600<<20, 70000, 1<<30+1<<20-10, 10), 4 * ClusterSize},
+		{"multi-l2", randomDisk(rng, 1<<30+1<<20, 0, 4096, 600<<20, 70000, 1<<30+1<<20-10, 10), 4 * ClusterSize, 4 * ClusterSize},
+		// No data in guest cluster 0: nothing moves in the identity layout.
+		{"no-cluster-0", randomDisk(rng, 2<<20, 1<<20, 5), ClusterSize, ClusterSize},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "disk.qcow2")
-			f, err := os.Create(path)
-			if err != nil {
-				t.Fatal(err)
+		for _, export := range []bool{false, true} {
+			name := tc.name
+			var d target.Disk = tc.d
+			want := tc.dataBytes
+			if export {
+				name += "/export"
+				d, want = exportDisk{tc.d}, tc.exported
 			}
-			defer f.Close()
-			var done atomic.Int64
-			st, err := Write(context.Background(), f, tc.d, Options{Workers: 3, ChunkClusters: 3, Progress: func(n int64) { done.Add(n) }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if done.Load() != tc.d.Size() {
-				t.Fatalf("progress %d, want %d", done.Load(), tc.d.Size())
-			}
-			if st.DataBytes != tc.dataBytes || st.SkippedBytes != tc.d.Size()-tc.dataBytes {
-				t.Fatalf("stats %+v, want %d data bytes", st, tc.dataBytes)
-			}
-			if fi, err := f.Stat(); err != nil || fi.Size() != st.FileSize {
-				t.Fatalf("file size %v, stats %+v (%v)", fi.Size(), st, err)
-			}
-			checkImage(t, path, tc.d)
-			hb := make([]byte, ClusterSize)
-			if _, err := f.ReadAt(hb, 0); err != nil {
-				t.Fatal(err)
-			}
-			h, err := ParseHeader(hb)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if h.Size != uint64(tc.d.Size()) || h.ClusterBits != ClusterBits || h.RefcountOrder != RefcountOrder {
-				t.Fatalf("header %+v", h)
-			}
-		})
+			t.Run(name, func(t *testing.T) { writeAndCheck(t, d, tc.d, want) })
+		}
 	}
+}
+
+// writeAndCheck writes d as qcow2 and checks the image with qemu-img against src (d's content).
+func writeAndCheck(t *testing.T, d target.Disk, src *memDisk, dataBytes int64) {
+	path := filepath.Join(t.TempDir(), "disk.qcow2")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var done atomic.Int64
+	st, err := Write(context.Background(), f, d, Options{Workers: 3, ChunkClusters: 3, Progress: func(n int64) { done.Add(n) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Load() != d.Size() {
+		t.Fatalf("progress %d, want %d", done.Load(), d.Size())
+	}
+	if st.DataBytes != dataBytes || st.SkippedBytes != d.Size()-dataBytes {
+		t.Fatalf("stats %+v, want %d data bytes", st, dataBytes)
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != st.FileSize {
+		t.Fatalf("file size %v, stats %+v (%v)", fi.Size(), st, err)
+	}
+	checkImage(t, path, src)
+	hb := make([]byte, ClusterSize)
+	if _, err := f.ReadAt(hb, 0); err != nil {
+		t.Fatal(err)
+	}
+	h, err := ParseHeader(hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Size != uint64(d.Size()) || h.ClusterBits != ClusterBits || h.RefcountOrder != RefcountOrder {
+		t.Fatalf("header %+v", h)
+	}
+}
+
+// exportDisk is a memDisk with a raw export, as the store's disks have.
+type exportDisk struct{ *memDisk }
+
+func (d exportDisk) ExportRaw(ctx context.Context, f *os.File, progress func(int64)) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if err := f.Truncate(d.size); err != nil {
+		return err
+	}
+	for _, s := range d.segs {
+		if _, err := f.WriteAt(s.data, s.off); err != nil {
+			return err
+		}
+	}
+	if progress != nil {
+		progress(d.size)
+	}
+	return nil
 }
 
 // failDisk fails its reads after the first few.
@@ -243,6 +279,16 @@ func TestWriteFailureLeavesNoHeader(t *testing.T) {
 	if _, err := Write(ctx, f, src, Options{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Write with a cancelled context: %v", err)
 	}
+	// An export that does not notice the cancelled context is not taken for complete.
+	if _, err := Write(ctx, f, exportDisk{src}, Options{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Write of an exported disk with a cancelled context: %v", err)
+	}
+	if _, err := f.ReadAt(hb, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseHeader(hb); !errors.Is(err, ErrNotQcow2) {
+		t.Fatalf("ParseHeader of a cancelled image: %v", err)
+	}
 }
 
 func TestPlan(t *testing.T) {
@@ -257,7 +303,7 @@ func TestPlan(t *testing.T) {
 		{"unordered", 1 << 20, []target.Extent{{Off: 1000, Len: 10}, {Off: 0, Len: 10}}, "qcow2: data extent [0, 10) is outside the disk of 1048576 bytes or out of order"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := plan(tc.size, tc.ext, ClusterBits); err == nil || err.Error() != tc.want {
+			if _, err := plan(tc.size, tc.ext, ClusterBits, false); err == nil || err.Error() != tc.want {
 				t.Fatalf("plan: %v, want %q", err, tc.want)
 			}
 		})
@@ -265,15 +311,23 @@ func TestPlan(t *testing.T) {
 	// Disks full of data up to 64 TiB need many refcount blocks and refcount table clusters:
 	// check that the tables cover the whole image, themselves included.
 	for _, size := range []int64{1, ClusterSize, 4 << 40, MaxSize} {
-		l, err := plan(size, []target.Extent{{Off: 0, Len: size}}, ClusterBits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l.rbc*l.rce < l.total || l.rtc*ClusterSize/8 < l.rbc || l.nData != ceilDiv(size, ClusterSize) {
-			t.Fatalf("size %d: layout %+v does not cover itself", size, *l)
-		}
-		if int64(len(l.l2Index)) != l.l1Size || l.runs[0].host != l.data {
-			t.Fatalf("size %d: layout %+v", size, *l)
+		for _, identity := range []bool{false, true} {
+			l, err := plan(size, []target.Extent{{Off: 0, Len: size}}, ClusterBits, identity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.rbc*l.rce < l.total || l.rtc*ClusterSize/8 < l.rbc || l.nData != ceilDiv(size, ClusterSize) {
+				t.Fatalf("size %d: layout %+v does not cover itself", size, *l)
+			}
+			if int64(len(l.l2Index)) != l.l1Size || l.metaEnd != l.l2+l.l1Size {
+				t.Fatalf("size %d: layout %+v", size, *l)
+			}
+			// Streaming: data after the tables; identity: cluster 0 moved past the disk, the
+			// tables after it, the image ending with them.
+			if !identity && (l.runs[0].host != l.data || l.meta != 1) ||
+				identity && (l.runs[0].host != l.clusters || l.meta != l.clusters+1 || l.total != l.metaEnd) {
+				t.Fatalf("size %d, identity %v: layout %+v", size, identity, *l)
+			}
 		}
 	}
 }
@@ -326,23 +380,29 @@ func TestWriteSmallClusters(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ext, _ := tc.d.DataExtents(context.Background())
-			l, err := plan(tc.d.size, ext, 9)
-			if err != nil {
-				t.Fatal(err)
+			for _, identity := range []bool{false, true} {
+				l, err := plan(tc.d.size, ext, 9, identity)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l.rtc != tc.rtc || l.rbc != tc.rbc {
+					t.Fatalf("identity %v: refcount table %d clusters, %d blocks; want %d, %d", identity, l.rtc, l.rbc, tc.rtc, tc.rbc)
+				}
+				var d target.Disk = tc.d
+				if identity {
+					d = exportDisk{tc.d}
+				}
+				p := filepath.Join(t.TempDir(), "small.qcow2")
+				f, err := os.Create(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				if _, err := Write(context.Background(), f, d, Options{ChunkClusters: 7, clusterBits: 9}); err != nil {
+					t.Fatal(err)
+				}
+				checkImageClusters(t, p, tc.d, 512)
 			}
-			if l.rtc != tc.rtc || l.rbc != tc.rbc {
-				t.Fatalf("refcount table %d clusters, %d blocks; want %d, %d", l.rtc, l.rbc, tc.rtc, tc.rbc)
-			}
-			p := filepath.Join(t.TempDir(), "small.qcow2")
-			f, err := os.Create(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			if _, err := Write(context.Background(), f, tc.d, Options{ChunkClusters: 7, clusterBits: 9}); err != nil {
-				t.Fatal(err)
-			}
-			checkImageClusters(t, p, tc.d, 512)
 		})
 	}
 }
