@@ -168,13 +168,17 @@ func (r *Registry) churnLocked(machine string) float64 {
 // lostLocked says why a process server is lost: no heartbeat for LostAfterSeconds, or every
 // replicating agent of it (at least two, or one while the process server's heartbeat is late)
 // reporting for UnreachableAfterSeconds that it cannot reach it.
-func (r *Registry) lostLocked(name string, now time.Time) string {
+func (r *Registry) lostLocked(name string, enrolled, now time.Time) string {
 	so := &r.so
 	lostAfter := secs(so.settings.LostAfterSeconds)
 	b, ok := r.beats["ps/"+name]
+	since := so.started
+	if enrolled.After(since) {
+		since = enrolled
+	}
 	switch {
-	case !ok && now.Sub(so.started) > lostAfter:
-		return fmt.Sprintf("no heartbeat since this configuration server started %s ago", now.Sub(so.started).Truncate(time.Second))
+	case !ok && now.Sub(since) > lostAfter:
+		return fmt.Sprintf("no heartbeat for %s since it enrolled or this configuration server started", now.Sub(since).Truncate(time.Second))
 	case ok && now.Sub(b.at) > lostAfter:
 		return fmt.Sprintf("no heartbeat for %s", now.Sub(b.at).Truncate(time.Second))
 	}
@@ -209,6 +213,10 @@ func (r *Registry) loadsLocked(now time.Time) ([]PSLoad, []MachineLoad) {
 	so.init(now)
 	byPS := map[string]*PSLoad{}
 	pss := make([]PSLoad, 0, len(r.st.ProcessServers))
+	assigned := map[string]int{}
+	for _, a := range r.st.Agents {
+		assigned[a.ProcessServer]++
+	}
 	for _, p := range r.st.ProcessServers {
 		b, ok := r.beats["ps/"+p.Name]
 		st, why := psStatus(r.clock, b.at, b.ps)
@@ -216,7 +224,7 @@ func (r *Registry) loadsLocked(now time.Time) ([]PSLoad, []MachineLoad) {
 		if ok {
 			l.CacheBytes, l.CacheFreeBytes, l.CacheFreePercent = b.ps.CacheBytes, b.ps.CacheFreeBytes, b.ps.CacheFreePercent
 		}
-		l.Lost = r.lostLocked(p.Name, now)
+		l.Lost = r.lostLocked(p.Name, p.Enrolled, now)
 		if st == Critical && l.Lost == "" {
 			if so.critSince[p.Name].IsZero() {
 				so.critSince[p.Name] = now
@@ -227,8 +235,8 @@ func (r *Registry) loadsLocked(now time.Time) ([]PSLoad, []MachineLoad) {
 		} else {
 			delete(so.critSince, p.Name)
 		}
-		if l.Lost != "" || l.Overloaded != "" {
-			so.badAt[p.Name] = now
+		if (l.Lost != "" || l.Overloaded != "") && assigned[p.Name] > 0 {
+			so.badAt[p.Name] = now // one without machines that fails has failed nobody (a new one not started yet)
 		}
 		bad, wasBad := so.badAt[p.Name]
 		held := wasBad && now.Sub(bad) < secs(so.settings.HoldSeconds)

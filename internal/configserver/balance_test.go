@@ -200,3 +200,19 @@ func TestResyncBudget(t *testing.T) {
 		t.Fatalf("replicating %s without a cap", got)
 	}
 }
+
+// A process server enrolled long before it starts (no machines, no heartbeat) may take machines
+// as soon as it reports healthy: having no heartbeat while it had nothing to do failed nobody.
+func TestLateStartedProcessServerIsEligible(t *testing.T) {
+	g := newScaleRig(t, []string{"psa", "psb"}, map[string]string{"web01": "psa"})
+	g.tick(5*time.Minute, "psa")
+	pss, _ := g.r.Loads()
+	if pss[1].Name != "psb" || pss[1].Lost == "" || pss[1].Eligible {
+		t.Fatalf("psb before its start: %+v", pss[1])
+	}
+	g.beat("psb", nil)
+	pss, _ = g.r.Loads()
+	if pss[1].Lost != "" || !pss[1].Eligible {
+		t.Fatalf("psb once it reports: %+v", pss[1])
+	}
+}
