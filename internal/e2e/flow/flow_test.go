@@ -43,15 +43,15 @@ func TestWholeFlow(t *testing.T) {
 	up := ps.start("up", env, "up", "--data-dir", upDir, "--listen", "127.0.0.1:"+strconv.Itoa(port[0]),
 		"--api-port", strconv.Itoa(port[1]), "--ps-port", strconv.Itoa(port[2]), "--health-listen", "127.0.0.1:"+strconv.Itoa(port[3]))
 	waitFor(t, 60*time.Second, "osr up to be up", func() (bool, string) {
-		if up.exited() {
+		if up.Exited() {
 			t.Fatal("osr up exited")
 		}
-		return up.logHas("osr is up."), "no summary yet"
+		return up.LogHas("osr is up."), "no summary yet"
 	})
 	for _, want := range []string{"Portal:                https://127.0.0.1:" + strconv.Itoa(port[0]) + "/",
 		"password in " + filepath.Join(upDir, "admin.password"), "Passphrase:            " + filepath.Join(upDir, "config-server", "passphrase"),
 		"osr mobility install --config-server "} {
-		if !up.logHas(want) {
+		if !up.LogHas(want) {
 			t.Fatalf("osr up's summary lacks %q", want)
 		}
 	}
@@ -82,11 +82,11 @@ func TestWholeFlow(t *testing.T) {
 	ps2 := ps.start("ps2", nil, "process-server", "serve", "--config", filepath.Join(cs2, "process-server", "process-server.yaml"))
 	// Installed without a store, it serves once the configuration server passed on the vault's.
 	waitFor(t, 30*time.Second, "the second process server to take the vault's store and serve", func() (bool, string) {
-		if ps2.exited() {
+		if ps2.Exited() {
 			t.Fatal("osr process-server serve exited: it does not run under its configuration server " +
 				"(cmd/osr/pipeline_ps.go, serve: if managed, err := a.serveProcessServerManaged(cmd.Context(), configFile, logLevel); managed { return err })")
 		}
-		return ps2.logHas("process server listening"), "not listening yet"
+		return ps2.LogHas("process server listening"), "not listening yet"
 	})
 	pass := filepath.Join(root, "passphrase.txt")
 	if err := os.WriteFile(pass, []byte(mustOSR(t, nil, "config-server", "passphrase", "--data-dir", cs2)), 0o600); err != nil {
@@ -129,7 +129,7 @@ func TestWholeFlow(t *testing.T) {
 	}
 
 	// 6. The agent stops: the RPO alert fires; it comes back: the alert clears.
-	if !agent.stop(30 * time.Second) {
+	if !agent.Stop(30 * time.Second) {
 		t.Fatal("the agent did not stop within 30 s of SIGTERM")
 	}
 	stopped := time.Now()
@@ -191,22 +191,22 @@ func TestWholeFlow(t *testing.T) {
 	mustOSR(t, env, "replication", "disable", "web01", "--vault", "default")
 	waitFor(t, 30*time.Second, "the agent to stop replicating", func() (bool, string) {
 		out, code := osr(t, nil, "mobility", "status", "--config", agentCfg)
-		return code == 3 && agent2.logHas("replication is not enabled for this machine"), fmt.Sprintf("exit %d: %s", code, out)
+		return code == 3 && agent2.LogHas("replication is not enabled for this machine"), fmt.Sprintf("exit %d: %s", code, out)
 	})
 
 	// 8. osr up stops on SIGTERM and a second start reuses everything.
-	if !up.stop(20 * time.Second) {
+	if !up.Stop(20 * time.Second) {
 		t.Fatal("osr up did not stop within 20 s of SIGTERM")
 	}
-	if !up.logHas("osr up: stopped") {
+	if !up.LogHas("osr up: stopped") {
 		t.Fatal("osr up did not say it stopped")
 	}
 	up = ps.start("up", env, "up", "--data-dir", upDir, "--listen", "127.0.0.1:"+strconv.Itoa(port[0]))
 	waitFor(t, 30*time.Second, "osr up to be up again", func() (bool, string) {
-		b, _ := os.ReadFile(up.log)
+		b, _ := os.ReadFile(up.Log)
 		return strings.Count(string(b), "osr is up.") == 2, "one summary so far"
 	})
-	b, _ := os.ReadFile(up.log)
+	b, _ := os.ReadFile(up.Log)
 	for s, n := range map[string]int{"osr up: created user admin (owner)": 1, "osr up: created vault default": 1, "Configuration server prerequisites:": 1} {
 		if got := strings.Count(string(b), s); got != n {
 			t.Errorf("%q appears %d times in the log of two starts, want %d", s, got, n)
