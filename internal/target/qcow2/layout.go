@@ -33,7 +33,7 @@ type layout struct {
 	l2Index  []int64
 	meta     int64 // metadata clusters (L1 to L2 tables, in that order) are [meta, metaEnd)
 	metaEnd  int64
-	data     int64 // first data cluster (streaming layout)
+	data     int64 // first host cluster of data
 	runs     []run
 	nData    int64 // data clusters
 	total    int64 // clusters in the image
@@ -128,7 +128,7 @@ func plan(size int64, ext []target.Extent, bits uint32, identity bool) (*layout,
 			runs = append(runs, r)
 		}
 		l.runs = runs
-		l.data = 1
+		l.data = 1 // the first guest cluster kept in place
 		l.total = l.metaEnd
 		return l, nil
 	}
