@@ -11,8 +11,9 @@ import (
 // RawExporter is implemented by disks that can write themselves into a raw image file faster
 // than a provider reading them (StoreDisk: the store's parallel export). ExportRaw leaves f
 // exactly Size() bytes long with the disk's content, zero ranges as holes where the file system
-// allows; it does not sync f. progress, if set, is told bytes of the disk processed (it may be
-// called from several goroutines at once).
+// allows; it does not sync f. It returns nil only when the whole disk is written (a cancelled
+// ctx is an error). progress, if set, is told bytes of the disk processed (it may be called from
+// several goroutines at once).
 type RawExporter interface {
 	ExportRaw(ctx context.Context, f *os.File, progress func(n int64)) error
 }
@@ -86,5 +87,9 @@ func (d *StoreDisk) DataExtents(ctx context.Context) ([]Extent, error) {
 
 // ExportRaw writes the disk into f with the store's parallel export.
 func (d *StoreDisk) ExportRaw(ctx context.Context, f *os.File, progress func(n int64)) error {
-	return d.dr.Export(ctx, f, store.ExportOptions{Progress: progress})
+	if err := d.dr.Export(ctx, f, store.ExportOptions{Progress: progress}); err != nil {
+		return err
+	}
+	// The export stops launching batches when ctx ends; it need not say so.
+	return ctx.Err()
 }
