@@ -3,6 +3,7 @@ package target
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -110,5 +111,10 @@ func TestStoreDisk(t *testing.T) {
 	}
 	if !bytes.Equal(raw, img) {
 		t.Fatalf("export differs from the image (%d bytes, want %d)", len(raw), len(img))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := d.(RawExporter).ExportRaw(ctx, f, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ExportRaw with a cancelled context: %v", err)
 	}
 }
