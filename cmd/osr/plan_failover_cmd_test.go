@@ -63,7 +63,7 @@ func newPlanCLI(t *testing.T) *planCLI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"OSR_DATA_DIR": dir, "OSR_BOOTCHECK_MARKER": bootdisk.DefaultMarker, "OSR_BOOTCHECK_TIMEOUT": "3m"}
+	env := map[string]string{"OSR_DATA_DIR": dir, "OSR_BOOTCHECK_MARKER": bootdisk.DefaultMarker, "OSR_BOOTCHECK_TIMEOUT": "5m"}
 	a := &app{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return env[k] }, clock: clock.Real{}, logger: slog.New(slog.DiscardHandler)}
 	cfg := vault.Config{DB: filepath.Join(dir, "vault.db"), MasterKeyFile: filepath.Join(dir, "master.key"), URLs: []string{"https://" + ln.Addr().String()},
 		Hosts: []string{"127.0.0.1"}, StoreOptions: store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}}}

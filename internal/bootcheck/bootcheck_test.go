@@ -61,7 +61,7 @@ func def(name, file, format string) target.Definition {
 
 func TestBootsTestDisk(t *testing.T) {
 	raw := bootDisk(t)
-	c, err := bootcheck.New(bootcheck.Config{Markers: []string{bootdisk.DefaultMarker}, Timeout: 3 * time.Minute, MaxMemoryMB: 256}, bootcheck.Deps{})
+	c, err := bootcheck.New(bootcheck.Config{Markers: []string{bootdisk.DefaultMarker}, Timeout: 5 * time.Minute, MaxMemoryMB: 256}, bootcheck.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestBootsConvertedFormats(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			res, err := checker(t, bootcheck.Config{Timeout: 3 * time.Minute}).CheckFile(context.Background(), path)
+			res, err := checker(t, bootcheck.Config{Timeout: 5 * time.Minute}).CheckFile(context.Background(), path)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// bootDisks returns a bootable test disk and a copy with a zeroed boot sector, built once.
+// bootDisks returns a bootable test disk and one whose boot fails, built once.
 func bootDisks(t *testing.T) (good, broken string) {
 	t.Helper()
 	diskOnce.Do(func() {
@@ -53,17 +53,13 @@ func bootDisks(t *testing.T) (good, broken string) {
 		if diskErr = bootdisk.Build(context.Background(), good, bootdisk.Options{}); diskErr != nil {
 			return
 		}
-		var b []byte
-		if b, diskErr = os.ReadFile(good); diskErr != nil {
-			return
-		}
-		clear(b[:512])
-		diskErr = os.WriteFile(filepath.Join(diskDir, "broken.raw"), b, 0o644)
+		// The broken disk boots its kernel, whose init exits: a kernel panic, and qemu ends.
+		diskErr = bootdisk.Build(context.Background(), filepath.Join(diskDir, "panic.raw"), bootdisk.Options{Init: "#!/bin/busybox sh\necho init gives up\nexit 1\n"})
 	})
 	if diskErr != nil {
 		t.Fatalf("boot disk: %v", diskErr)
 	}
-	return filepath.Join(diskDir, "boot.raw"), filepath.Join(diskDir, "broken.raw")
+	return filepath.Join(diskDir, "boot.raw"), filepath.Join(diskDir, "panic.raw")
 }
 
 type env struct {
@@ -86,7 +82,7 @@ func newEnvDB(t *testing.T, dsn string, bootTimeout time.Duration, machines ...s
 	clk := clock.NewFake(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	v := plantest.NewVaultDB(t, clk, dsn, machines...)
 	f := &plantest.LocalFailover{Vault: v, Dir: filepath.Join(t.TempDir(), "target"), Disk: good}
-	bc, err := bootcheck.New(bootcheck.Config{Markers: []string{bootdisk.DefaultMarker}, Timeout: bootTimeout, MaxMemoryMB: 256}, bootcheck.Deps{})
+	bc, err := bootcheck.New(bootcheck.Config{Markers: []string{bootdisk.DefaultMarker}, Timeout: bootTimeout, MaxMemoryMB: 256, TailLines: 80}, bootcheck.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +102,7 @@ func newEnvDB(t *testing.T, dsn string, bootTimeout time.Duration, machines ...s
 // TestMachineDrillFiresOnSchedule: a drill fires at its cron instant of the fake clock, not a
 // second before; it fails the machine over for a test, boots it, cleans up, and keeps a report.
 func TestMachineDrillFiresOnSchedule(t *testing.T) {
-	e := newEnv(t, 3*time.Minute, "web01")
+	e := newEnv(t, 5*time.Minute, "web01")
 	d, err := e.drills.Create(e.ctx, plantest.VaultName, drill.CreateRequest{Machine: "web01", Cron: "30 2 * * *", Options: drill.Options{VerifyBoot: true, Network: "drill-net"}})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +145,8 @@ func TestMachineDrillFiresOnSchedule(t *testing.T) {
 	if d, _ = e.drills.Get(e.ctx, plantest.VaultName, "web01"); d.NextRun.Format(time.RFC3339) != "2026-12-03T02:30:00Z" {
 		t.Fatalf("next run %s", d.NextRun)
 	}
-	evs, _ := e.v.ListEvents(e.ctx, plantest.VaultName, 10)
+	v, _ := e.v.GetVault(e.ctx, plantest.VaultName)
+	evs, _ := e.v.ListEvents(e.ctx, v.ID, 10)
 	found := false
 	for _, ev := range evs {
 		found = found || (ev.Kind == "drill" && strings.HasPrefix(ev.Message, "drill web01 succeeded: RTO "))
@@ -159,11 +156,11 @@ func TestMachineDrillFiresOnSchedule(t *testing.T) {
 	}
 }
 
-// TestPlanDrillReportsBootFailure: a plan drill with a machine that does not boot reports it,
-// with the console's last lines, and still cleans up both machines.
+// TestPlanDrillReportsBootFailure: a plan drill with a machine that does not boot (its kernel
+// panics) reports it, with the console's last lines, and still cleans up both machines.
 func TestPlanDrillReportsBootFailure(t *testing.T) {
 	_, broken := bootDisks(t)
-	e := newEnv(t, 30*time.Second, "db01", "web01")
+	e := newEnv(t, 5*time.Minute, "db01", "web01")
 	e.f.Disks = map[string]string{"web01": broken}
 	if _, err := e.plans.Create(e.ctx, plantest.VaultName, recoveryplan.CreateRequest{Name: "shop", Groups: []recoveryplan.Group{
 		{Name: "shop", Machines: []string{"db01", "web01"}},
@@ -187,12 +184,12 @@ func TestPlanDrillReportsBootFailure(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 	web := r.Machines[1]
-	wantBoot := `boot check of web01: "OSR-BOOT-OK" did not appear on the serial console within 30s; last console lines:` + "\n  " + strings.Join(web.Console, "\n  ")
+	wantBoot := "boot check of web01: qemu exited before a marker appeared (exit status 0); last console lines:\n  " + strings.Join(web.Console, "\n  ")
 	want := "test failover of plan shop: group 1 (shop): 1 of 2 machines failed: web01: " + wantBoot
 	if r.Error != want {
 		t.Fatalf("error:\n%s\nwant:\n%s", r.Error, want)
 	}
-	if web.Booted == nil || *web.Booted || web.Error != wantBoot || !strings.Contains(strings.Join(web.Console, "\n"), "Boot failed: not a bootable disk") {
+	if web.Booted == nil || *web.Booted || web.Error != wantBoot || !strings.Contains(strings.Join(web.Console, "\n"), "init gives up") || !strings.Contains(strings.Join(web.Console, "\n"), "Kernel panic") {
 		t.Fatalf("web01 report %+v", web)
 	}
 	db := r.Machines[0]

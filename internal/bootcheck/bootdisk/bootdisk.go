@@ -36,6 +36,9 @@ type Options struct {
 	MBR string
 	// Extlinux is the extlinux installer (default: found in PATH).
 	Extlinux string
+	// Init replaces /init (a busybox sh script); the default prints Marker and powers off. An
+	// init that exits makes the kernel panic, and qemu with -no-reboot exit.
+	Init string
 }
 
 // InstallCommand installs every package Build needs.
@@ -144,7 +147,7 @@ func Build(ctx context.Context, out string, opts Options) (err error) {
 		return fmt.Errorf("read mbr: %w", err)
 	}
 	var initrd bytes.Buffer
-	if err := writeInitramfs(&initrd, initramfsEntries(bb, opts.Marker)); err != nil {
+	if err := writeInitramfs(&initrd, initramfsEntries(bb, opts.Marker, opts.Init)); err != nil {
 		return err
 	}
 
@@ -221,13 +224,15 @@ LABEL osr
   APPEND console=ttyS0,115200 panic=-1 loglevel=4
 `
 
-func initramfsEntries(busybox []byte, marker string) []cpioEntry {
-	initScript := "#!/bin/busybox sh\n" +
-		"/bin/busybox mount -t proc proc /proc\n" +
-		"/bin/busybox mount -t sysfs sys /sys\n" +
-		"echo\n" +
-		"echo '" + marker + "'\n" +
-		"/bin/busybox poweroff -f\n"
+func initramfsEntries(busybox []byte, marker, initScript string) []cpioEntry {
+	if initScript == "" {
+		initScript = "#!/bin/busybox sh\n" +
+			"/bin/busybox mount -t proc proc /proc\n" +
+			"/bin/busybox mount -t sysfs sys /sys\n" +
+			"echo\n" +
+			"echo '" + marker + "'\n" +
+			"/bin/busybox poweroff -f\n"
+	}
 	return []cpioEntry{
 		{name: "bin", mode: sIFDIR | 0o755},
 		{name: "bin/busybox", mode: sIFREG | 0o755, data: busybox},
