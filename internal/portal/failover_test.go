@@ -46,7 +46,7 @@ func newFailoverEnv(t *testing.T) *foEnv {
 		t.Fatal(err)
 	}
 	var api http.Handler
-	p, err := New(Config{}, Deps{API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r) }), Clock: clock.Real{}})
+	p, err := New(Config{RefreshInterval: time.Second}, Deps{API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r) }), Clock: clock.Real{}})
 	if err != nil {
 		t.Fatal(err)
 	}
