@@ -73,7 +73,15 @@ Disconnected and the reason; fix it and run osr vcenter refresh. Exit code 1 the
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if vf.on(cmd) {
+				if v.PushAccount != "" {
+					return errors.New("--push-account stays on the configuration server: set it there with osr vcenter set NAME --push-account ACCOUNT")
+				}
 				return a.vcVaultAdd(cmd, &vf, v)
+			}
+			if v.PushAccount != "" {
+				if err := a.checkPushAccount(cmd, dataDir, v.PushAccount); err != nil {
+					return err
+				}
 			}
 			s, inv, err := a.syncer(dataDir)
 			if err != nil {
@@ -100,6 +108,7 @@ Disconnected and the reason; fix it and run osr vcenter refresh. Exit code 1 the
 	add.Flags().IntVar(&v.Port, "port", vcenter.DefaultPort, "HTTPS port")
 	add.Flags().StringVar(&v.Account, "account", "", "a vcenter account (osr account add --type vcenter)")
 	add.Flags().StringVar(&v.Thumbprint, "thumbprint", "", "SHA-256 thumbprint of the vCenter's certificate (default: the one presented now)")
+	add.Flags().StringVar(&v.PushAccount, "push-account", "", "ssh account the mobility service is pushed to this vCenter's Linux VMs with (automatic push when replication is enabled)")
 	add.Flags().StringVar(&vf.configServer, "config-server", "", "with --vault: the configuration server that discovers it (default: the vault's only one)")
 	for _, f := range []string{"name", "address", "account"} {
 		_ = add.MarkFlagRequired(f)
@@ -196,8 +205,53 @@ Disconnected and the reason; fix it and run osr vcenter refresh. Exit code 1 the
 			return nil
 		},
 	}
-	cmd.AddCommand(add, list, refresh, remove)
+	var pushAccount string
+	set := &cobra.Command{
+		Use:   "set NAME --push-account ACCOUNT",
+		Short: "Set the ssh account the mobility service is pushed to a vCenter's VMs with (\"\" clears it)",
+		Long: `Enabling replication on a virtual machine without an agent pushes the mobility service to its first
+IP address with this ssh account (osr mobility push --account overrides it). It stays on the
+configuration server; set it for vCenters added through the vault too.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("push-account") {
+				return errors.New("nothing to set: give --push-account")
+			}
+			if pushAccount != "" {
+				if err := a.checkPushAccount(cmd, dataDir, pushAccount); err != nil {
+					return err
+				}
+			}
+			inv, err := a.inventory(dataDir)
+			if err != nil {
+				return err
+			}
+			if err := inv.SetPushAccount(cmd.Context(), args[0], pushAccount); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "vCenter %s: VMs are pushed with account %s\n", args[0], orDash(pushAccount))
+			return nil
+		},
+	}
+	set.Flags().StringVar(&pushAccount, "push-account", "", "an ssh account of the configuration server")
+	cmd.AddCommand(add, list, refresh, remove, set)
 	return cmd
+}
+
+// checkPushAccount refuses an account that is missing or not an ssh account.
+func (a *app) checkPushAccount(cmd *cobra.Command, dataDir, name string) error {
+	acc, err := a.accountStore(dataDir)
+	if err != nil {
+		return err
+	}
+	got, _, err := acc.Secret(cmd.Context(), name)
+	if err != nil {
+		return err
+	}
+	if got.Type != "ssh" {
+		return fmt.Errorf("account %s is a %s account; pushing to VMs needs an ssh account", name, got.Type)
+	}
+	return nil
 }
 
 // machineRow is one line of osr machines list.

@@ -23,6 +23,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/configserver/vaulttest"
 	"github.com/opensiterecovery/osr/internal/installrepo"
+	"github.com/opensiterecovery/osr/internal/pushinstall"
 	"github.com/opensiterecovery/osr/internal/vcenter"
 )
 
@@ -74,6 +75,14 @@ func TestDiscoveryCommands(t *testing.T) {
 	host, sport, _ := net.SplitHostPort(srv.URL.Host)
 	tp := vcenter.Thumbprint(srv.Certificate())
 
+	// One VM reports an address through VMware Tools: it can be pushed to.
+	mapr := m.Map()
+	for _, obj := range mapr.All("VirtualMachine") {
+		if vm := obj.(*simulator.VirtualMachine); vm.Name == "DC0_H0_VM1" {
+			mapr.WithLock(m.Service.Context, vm.Reference(), func() { vm.Guest.IpAddress = "10.20.0.9" })
+		}
+	}
+
 	ok := func(args ...string) string {
 		t.Helper()
 		out, errOut, code := runDiscovery(t, fake, args...)
@@ -92,6 +101,24 @@ func TestDiscoveryCommands(t *testing.T) {
 	if !hasRow(out, "vc1", host+":"+sport, "vc", "Connected", "4", synced, "-") {
 		t.Fatalf("vcenter list:\n%s", out)
 	}
+	// The account pushes to the vCenter's VMs use, when osr mobility push has no --account.
+	inv, _ := vcenter.Open(data, fake)
+	res := pushinstall.Resolver{Inventory: inv}
+	if _, err := res.Resolve(context.Background(), "dc0-h0-vm1"); err == nil || err.Error() !=
+		"machine dc0-h0-vm1 was discovered in vCenter vc1: give --account, the ssh account to push with, or set the vCenter's (osr vcenter set vc1 --push-account)" {
+		t.Fatalf("resolve without a push account: %v", err)
+	}
+	if out := ok("vcenter", "set", "--data-dir", data, "vc1", "--push-account", "linux"); out != "vCenter vc1: VMs are pushed with account linux\n" {
+		t.Fatalf("vcenter set: %q", out)
+	}
+	if tg, err := res.Resolve(context.Background(), "dc0-h0-vm1"); err != nil || tg.Address != "10.20.0.9" || tg.Account != "linux" || tg.Machine != "dc0-h0-vm1" {
+		t.Fatalf("resolve with the push account: %+v %v", tg, err)
+	}
+	if _, errOut, code := runDiscovery(t, fake, "vcenter", "set", "--data-dir", data, "vc1", "--push-account", "vc"); code != 1 ||
+		errOut != "osr: account vc is a vcenter account; pushing to VMs needs an ssh account\n" {
+		t.Fatalf("vcenter set with a vcenter account: %d %q", code, errOut)
+	}
+
 	// The wrong account: added, Disconnected, exit 1 with the reason.
 	_, errOut, code := runDiscovery(t, fake, "vcenter", "add", "--data-dir", data, "--name", "vc2", "--address", host, "--port", sport, "--account", "linux", "--thumbprint", tp)
 	if code != 1 || errOut != "osr: account linux is a ssh account; vCenter discovery needs a vcenter account\n" {

@@ -45,10 +45,13 @@ func (r Resolver) Resolve(ctx context.Context, machine string) (Target, error) {
 				return Target{}, fmt.Errorf("machine %s (vCenter %s) reports no IP address: is it powered on with VMware Tools running?", machine, v.Name)
 			case vm.GuestFamily == "windows":
 				return Target{}, fmt.Errorf("machine %s: %w", machine, ErrWinRM)
-			case r.VMAccount == "":
-				return Target{}, fmt.Errorf("machine %s was discovered in vCenter %s: give --account, the ssh account to push with", machine, v.Name)
+			case r.VMAccount == "" && v.PushAccount == "":
+				return Target{}, fmt.Errorf("machine %s was discovered in vCenter %s: give --account, the ssh account to push with, or set the vCenter's (osr vcenter set %s --push-account)", machine, v.Name, v.Name)
 			}
 			t.Address, t.Account = vm.IPs[0], r.VMAccount
+			if t.Account == "" {
+				t.Account = v.PushAccount
+			}
 			return t, nil
 		}
 	}

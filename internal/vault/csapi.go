@@ -165,7 +165,7 @@ type MachineDisk struct {
 
 // Inventory is the body of PUT /cs/inventory.
 type Inventory struct {
-	Machines []Machine      `json:"machines"`
+	Machines []Machine       `json:"machines"`
 	VCenters []VCenterReport `json:"vcenters,omitempty"` // vcenters.go
 }
 

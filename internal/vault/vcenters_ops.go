@@ -199,8 +199,9 @@ func (r *VCenterReport) validate() error {
 }
 
 // recordVCenters replaces what the vault knows of the configuration server's vCenters with its
-// report (inside the inventory's transaction): a reported vCenter is stored (a pending add is
-// done), one not reported is deleted unless its add is still pending. Status changes are events.
+// report (inside the inventory's transaction): a reported vCenter is stored (a pending add is done
+// once its first sync was tried: status other than Unknown), one not reported is deleted unless
+// its add is still pending. Status changes are events.
 func (s *Service) recordVCenters(ctx context.Context, tx *dbTx, a Actor, reports []VCenterReport) error {
 	seen := map[string]bool{}
 	for _, r := range reports {
@@ -243,7 +244,7 @@ func (s *Service) recordVCenters(ctx context.Context, tx *dbTx, a Actor, reports
 			return conflict("vcenter %s is already in the inventory of configuration server %s", r.Name, old.csName)
 		default:
 			action := old.action
-			if action == "add" {
+			if action == "add" && r.Status != VCenterUnknown { // added and synced once: done
 				action = ""
 			}
 			if _, err := tx.Exec(ctx, `UPDATE vcenters SET address = ?, port = ?, account = ?, thumbprint = ?, action = ?, reported = ?, updated = ? WHERE vault_id = ? AND name = ?`,

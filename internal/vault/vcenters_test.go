@@ -48,7 +48,12 @@ func TestVCenterRequests(t *testing.T) {
 			t.Fatalf("desired %d %+v", ds.Version, ds.VCenters)
 		}
 
-		// The configuration server adds it; its first sync fails on the credentials.
+		// The configuration server adds it: not done before its first sync was tried.
+		mustDoWith(e, cs.client, "PUT", "/cs/inventory", Inventory{Machines: []Machine{}, VCenters: []VCenterReport{{Name: "vc01", Address: "10.0.0.20", Port: 443, Account: "vc", Status: VCenterUnknown}}}, 204)
+		if e.decodeInto(e.mustDo("GET", "/vaults/lab/vcenters/vc01", rd, nil, 200), &view); view.Pending != "add" || view.Status != VCenterUnknown {
+			t.Fatalf("added, not synced: %+v", view)
+		}
+		// Its first sync fails on the credentials.
 		at := e.clk.Now().UTC().Truncate(time.Second)
 		rep := VCenterReport{Name: "vc01", Address: "10.0.0.20", Port: 443, Account: "vc", Thumbprint: strings.Repeat("AB:", 31) + "AB",
 			Status: VCenterDisconnected, Error: "vcenter vc01: log in to 10.0.0.20:443 as ro: wrong user name or password", LastAttempt: &at}

@@ -389,3 +389,20 @@ func validDisk(d string) error {
 	}
 	return nil
 }
+
+// SetPushAccount sets (or, with "", clears) the ssh account pushes to a vCenter's VMs use.
+func (inv *Inventory) SetPushAccount(ctx context.Context, name, account string) error {
+	if account != "" {
+		if err := ValidName(account); err != nil {
+			return err
+		}
+	}
+	return inv.update(ctx, func(f *file) error {
+		i := slices.IndexFunc(f.VCenters, func(v VCenter) bool { return v.Name == name })
+		if i < 0 {
+			return fmt.Errorf("vcenter %s: %w", name, ErrNotFound)
+		}
+		f.VCenters[i].PushAccount = account
+		return nil
+	})
+}

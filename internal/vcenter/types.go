@@ -17,10 +17,13 @@ const DefaultPort = 443
 
 // VCenter is one vCenter Server or ESXi host the configuration server discovers machines from.
 type VCenter struct {
-	Name        string    `json:"name"`
-	Address     string    `json:"address"` // IP address or FQDN
-	Port        int       `json:"port"`
-	Account     string    `json:"account"`    // a vcenter account of the configuration server
+	Name    string `json:"name"`
+	Address string `json:"address"` // IP address or FQDN
+	Port    int    `json:"port"`
+	Account string `json:"account"` // a vcenter account of the configuration server
+	// PushAccount is the ssh account the mobility service is pushed to this vCenter's VMs with
+	// (automatic push when replication is enabled; osr mobility push without --account).
+	PushAccount string    `json:"push_account,omitempty"`
 	Thumbprint  string    `json:"thumbprint"` // SHA-256 of the certificate, "AB:CD:..."
 	Status      Status    `json:"status"`
 	Error       string    `json:"error,omitempty"` // why the last sync failed
@@ -77,9 +80,9 @@ type Disk struct {
 
 // Machine is a physical server (or any machine not discovered through vCenter) added by address.
 type Machine struct {
-	Name    string    `json:"name"`
-	Address string    `json:"address"` // IP address or FQDN
-	Account string    `json:"account"` // ssh or windows account used to push the mobility service
+	Name    string `json:"name"`
+	Address string `json:"address"` // IP address or FQDN
+	Account string `json:"account"` // ssh or windows account used to push the mobility service
 	// Disks are the disks a push protects, NAME=PATH; empty: every whole disk the machine lists.
 	Disks []string `json:"disks,omitempty"`
 	// Root is the installation root a push uses on the machine ("" is /: a chroot or a test host).
