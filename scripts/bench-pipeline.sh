@@ -15,6 +15,9 @@
 #      onto the copy rsync made in b. Goal <= 0.1 x. Bytes on the wire (TCP payload the process
 #      server received on the agent's connection, from ss) against the zstd size of the changed
 #      blocks that mutate reports. Goal <= 1.2 x.
+#      Both b and c also report the CPU seconds each side used (control groups: rsync, ssh, sshd
+#      and the remote rsync; the agent and the process server): on a shared machine the times
+#      follow the other load, the CPU much less.
 #   d. the agent's peak RSS (goal <= 64 MiB) and its tracking state per GiB (from its status).
 #   e. one process server with BENCH_AGENTS (50) agents, each its own process with a small disk
 #      (BENCH_SMALL, 32 MiB of random and text blocks): errors, aggregate throughput of their
