@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/opensiterecovery/osr/internal/vault"
 )
@@ -123,6 +122,8 @@ func TestConcurrentOperations(t *testing.T) {
 		before := e.snapshot()
 		e.expectError("POST", "/vaults/lab/protected-items/web01/failover/test", e.op(), TestRequest{Target: "local1"}, 409, msg)
 		e.expectError("POST", "/vaults/lab/protected-items/web01/failover/run", e.op(), FailoverRequest{Target: "local1"}, 409, msg)
+		e.expectError("POST", "/vaults/lab/protected-items/web01/failover/commit", e.op(), nil, 409, msg)
+		e.expectError("POST", "/vaults/lab/protected-items/web01/failover/test/cleanup", e.op(), nil, 409, msg)
 		if after := e.snapshot(); after != before {
 			t.Fatalf("the database changed:\n%s", diffLines(before, after))
 		}
@@ -139,6 +140,5 @@ func TestConcurrentOperations(t *testing.T) {
 		if j := e.waitJob(f.Job.ID); j.State != vault.JobSucceeded {
 			t.Fatalf("failover job %+v", j)
 		}
-		_ = time.Second
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/opensiterecovery/osr/internal/store"
 	"github.com/opensiterecovery/osr/internal/vault"
@@ -268,5 +267,3 @@ func (s *Service) launch(j *job) {
 		j.run(ctx)
 	}()
 }
-
-var _ = time.Second

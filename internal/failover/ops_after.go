@@ -196,11 +196,9 @@ func (s *Service) settle(ctx context.Context, vaultName, machine, jobKind string
 		if err != nil {
 			return err
 		}
-		l, err := s.readLockChecked(ctx, tx, v.ID, machine)
-		if err != nil {
+		if err := s.checkNoneRunning(ctx, tx, v.ID, machine); err != nil {
 			return err
 		}
-		_ = l
 		to, err := next(st, rec)
 		if err != nil {
 			return err
@@ -230,19 +228,19 @@ func (s *Service) settle(ctx context.Context, vaultName, machine, jobKind string
 	return s.operation(ctx, rec)
 }
 
-// readLockChecked refuses while an operation runs on the machine (a stale lock is taken over).
-func (s *Service) readLockChecked(ctx context.Context, tx *db.Tx, vaultID, machine string) (*opLock, error) {
+// checkNoneRunning refuses while an operation runs on the machine (a stale lock is taken over).
+func (s *Service) checkNoneRunning(ctx context.Context, tx *db.Tx, vaultID, machine string) error {
 	if err := lockVault(ctx, tx, vaultID); err != nil {
-		return nil, err
+		return err
 	}
 	l, err := s.readLock(ctx, tx, vaultID, machine)
 	if err != nil || l == nil {
-		return nil, err
+		return err
 	}
 	if dead, why := s.stale(l); dead {
-		return nil, s.failStale(ctx, tx, l, why)
+		return s.failStale(ctx, tx, l, why)
 	}
-	return nil, conflict("machine %s has a %s running (job %s): wait for it to end", machine, l.operation, l.jobID)
+	return conflict("machine %s has a %s running (job %s): wait for it to end", machine, l.operation, l.jobID)
 }
 
 // Status is the failover picture of one machine.

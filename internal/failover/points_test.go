@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opensiterecovery/osr/internal/vault"
 	"github.com/opensiterecovery/osr/internal/vault/db"
 )
 
@@ -62,5 +61,4 @@ func TestResolvePoint(t *testing.T) {
 	if _, err := resolvePoint(context.Background(), e.repo, "db02", "latest-app-consistent"); err == nil || err.Error() != "machine db02 has no app-consistent recovery point" {
 		t.Fatalf("no app point: %v", err)
 	}
-	_ = vault.StateProtected
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -216,5 +215,4 @@ func TestFailoverPage(t *testing.T) {
 		t.Fatalf("reader test failover: %d", a.Status)
 	}
 	mustContain(t, "reader refused", a.Body, "role reader may not do this (needs failover)")
-	_ = fmt.Sprint
 }
