@@ -4,7 +4,10 @@
 # creates the machine from that point as raw, fixed VHD and qcow2, each timed from the start of
 # Create until the disks and machine.json are synced, against `cp --sparse=always` of the same
 # image plus an fsync, in the same run. The raw and VHD outputs are compared with the image.
-# Prints a markdown table; the goal is raw and VHD throughput >= 0.6 x cp.
+# cp and the three formats alternate for 3 rounds (OSR_BENCH_ROUNDS) and each step's best wall
+# time counts; the CPU time (user+sys) of each step is printed too, since on a shared machine the
+# wall times swing with the other load. Prints a markdown table; the goal is raw and VHD
+# throughput >= 0.6 x cp.
 #
 #   scripts/bench-failover.sh            # as root; everything under /var/tmp/osr-bench-failover
 #
