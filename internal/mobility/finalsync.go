@@ -70,6 +70,9 @@ func (a *Agent) FinalSync(ctx context.Context, shutdown bool) (FinalSyncResult, 
 			}
 			return FinalSyncResult{}, errors.New(msg)
 		}
+		if st.LastError != "" { // connected, but the loop did not come round to it (points failing)
+			return FinalSyncResult{}, fmt.Errorf("final sync not started: %w (last error: %s)", ctx.Err(), st.LastError)
+		}
 		return FinalSyncResult{}, fmt.Errorf("final sync not started: %w", ctx.Err())
 	}
 	select {

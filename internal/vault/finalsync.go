@@ -102,9 +102,9 @@ func (s *Service) csRequest(ctx context.Context, vault, machine, kind string) (s
 	what := requestWhat(kind)
 	switch {
 	case kind != JobLatestReceived && it.State != StateProtected && it.State != StateResynchronising:
-		return "", conflict("machine %s is %s: a final sync needs a protected machine", machine, it.State)
+		return "", conflict("machine %s is in state %s: a final sync needs a protected machine", machine, it.State)
 	case it.State == StateEnabling:
-		return "", conflict("machine %s is %s: it has no recovery point yet", machine, it.State)
+		return "", conflict("machine %s is in state %s: it has no recovery point yet", machine, it.State)
 	}
 	var csID, csName string
 	var last int64
