@@ -188,6 +188,9 @@ func (s *Service) machineDrill(ctx context.Context, d *Drill, rep *Report) {
 		mr.Error = "test failover: " + err.Error()
 		rep.fail("test failover of %s: %v", d.Machine, err)
 	} else {
+		if out == nil {
+			out = &recoveryplan.Outcome{}
+		}
 		mr.PointID = out.PointID
 		if o.VerifyBoot {
 			s.boot(ctx, out.DefinitionFile, &mr, rep)

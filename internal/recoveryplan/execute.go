@@ -210,6 +210,9 @@ func (s *Service) machine(ctx context.Context, v *vault.Vault, runID, op string,
 		s.stepState(ctx, runID, st.Seq, StateFailed, start, s.clock.Now(), jobID, "", 0, "", err.Error())
 		return err
 	}
+	if out == nil {
+		out = &Outcome{}
+	}
 	var boot time.Duration
 	var console string
 	if req.VerifyBoot && op != OpCleanup {
