@@ -37,7 +37,7 @@ func (s *Server) vcenterRequests(ctx context.Context, reqs []vaultlink.VCenterRe
 		return
 	}
 	l.busy = true
-	go s.vcenterWorker(context.WithoutCancel(ctx))
+	go s.vcenterWorker(ctx) // ends with the server: a sync cut short is recorded as failed
 }
 
 func (s *Server) vcenterWorker(ctx context.Context) {
