@@ -38,13 +38,19 @@ func NewVault(t testing.TB, clk clock.Clock, machines ...string) *vault.Service 
 // directory).
 func NewVaultDB(t testing.TB, clk clock.Clock, dsn string, machines ...string) *vault.Service {
 	t.Helper()
+	return NewVaultRoutes(t, clk, dsn, nil, machines...)
+}
+
+// NewVaultRoutes is NewVaultDB serving routes beside the vault's own (vault.Config.ExtraRoutes).
+func NewVaultRoutes(t testing.TB, clk clock.Clock, dsn string, routes []vault.ExtraRoute, machines ...string) *vault.Service {
+	t.Helper()
 	dir := t.TempDir()
 	if dsn == "" {
 		dsn = filepath.Join(dir, "vault.db")
 	}
 	svc, err := vault.New(vault.Config{
 		DB: dsn, MasterKeyFile: filepath.Join(dir, "master.key"), URLs: []string{"https://127.0.0.1:1"},
-		StoreOptions: store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}},
+		StoreOptions: store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}}, ExtraRoutes: routes,
 	}, vault.Deps{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
