@@ -50,14 +50,14 @@ func (a *app) serveProcessServerManaged(ctx context.Context, configFile, logLeve
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})).With("process_server", cfg.Name)
 	m := &managedPS{app: a, file: configFile, dir: dir, logLevel: logLevel, health: cfg.HealthListen, log: log,
-		sup: csclient.Supervisor{Logger: log}, hc: &http.Client{Timeout: 5 * time.Second}}
+		sup: csclient.Supervisor{Logger: log}, hc: &http.Client{Timeout: 5 * time.Second}, kick: make(chan struct{}, 1)}
 	defer m.sup.Stop()
 	if cfg.Store.Repo != "" {
 		m.start(ctx) // settings from an earlier run (or written by the configuration server)
 	} else {
 		log.Info("waiting for the vault's storage settings from the configuration server")
 	}
-	err = cs.Run(ctx, csclient.RunConfig{Heartbeat: m.heartbeat, OnConfig: m.onConfig, Logger: log})
+	err = cs.Run(ctx, csclient.RunConfig{Heartbeat: m.heartbeat, OnConfig: m.onConfig, Kick: m.kick, Logger: log})
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
@@ -76,6 +76,7 @@ type managedPS struct {
 
 	mu      sync.Mutex
 	serving bool
+	kick    chan struct{} // an early heartbeat once serving (pipeline_kick.go)
 }
 
 func (m *managedPS) start(ctx context.Context) {
@@ -85,6 +86,7 @@ func (m *managedPS) start(ctx context.Context) {
 	m.sup.Replace(ctx, "process server", func(ctx context.Context) error {
 		return m.app.serveProcessServer(ctx, m.file, m.logLevel)
 	})
+	go m.kickWhenHealthy(ctx) // pipeline_kick.go
 }
 
 func (m *managedPS) onConfig(ctx context.Context, raw json.RawMessage) {

@@ -219,7 +219,11 @@ func (r *Registry) loadsLocked(now time.Time) ([]PSLoad, []MachineLoad) {
 	}
 	for _, p := range r.st.ProcessServers {
 		b, ok := r.beats["ps/"+p.Name]
-		st, why := psStatus(r.clock, b.at, b.ps)
+		h := b.ps
+		if ok && h.CacheBytes == 0 && h.CacheFreePercent == 0 {
+			h.CacheFreePercent = 100 // no cache figures (not serving yet): unknown, not full
+		}
+		st, why := psStatus(r.clock, b.at, h)
 		l := PSLoad{Name: p.Name, Address: p.Address, Status: st, Reason: why, ResyncSlots: so.settings.ResyncBudgetPerProcessServer}
 		if ok {
 			l.CacheBytes, l.CacheFreeBytes, l.CacheFreePercent = b.ps.CacheBytes, b.ps.CacheFreeBytes, b.ps.CacheFreePercent
