@@ -133,6 +133,10 @@ func (s *Service) pause(ctx context.Context, runID string, st Step, msg string) 
 	for {
 		var cur int64
 		if err := s.db.QueryRow(ctx, `SELECT resume_seq FROM plan_runs WHERE id = ?`, runID).Scan(&cur); err != nil {
+			if ctx.Err() != nil {
+				s.stepState(ctx, runID, st.Seq, StateFailed, time.Time{}, s.clock.Now(), "", "", 0, "", "the vault service stopped during the pause")
+				return errStopped
+			}
 			return err
 		}
 		if cur > seq {
