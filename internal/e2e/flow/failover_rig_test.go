@@ -142,6 +142,17 @@ func (f *foFlow) ok(want string, args ...string) {
 	}
 }
 
+// okPrefix runs osr and fails unless it exits 0 with output beginning with want.
+func (f *foFlow) okPrefix(want string, args ...string) string {
+	f.t.Helper()
+	out, code := osr(f.t, f.env, args...)
+	out = stripProgress(out)
+	if code != 0 || !strings.HasPrefix(out, want) {
+		f.t.Fatalf("osr %s: exit %d, output\n%q\nwant exit 0 and a beginning\n%q", strings.Join(args, " "), code, out, want)
+	}
+	return out
+}
+
 // progressLine is what a command that waits for its job prints on stderr meanwhile.
 var progressLine = regexp.MustCompile(`(?m)^job job-\S+: [0-9.]+%\n`)
 

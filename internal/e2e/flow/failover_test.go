@@ -76,6 +76,19 @@ func TestFailoverFlow(t *testing.T) {
 	}
 	// Replication went on.
 	f.waitNewPoint(web.name, time.Now())
+	// Point latest: the process server commits what it received first.
+	began := time.Now()
+	st = f.testFailover(web.name, failover.PointLatest, "raw")
+	if !st.Test.PointTime.After(began.Add(-6 * time.Second)) {
+		t.Fatalf("test failover at point latest used a point captured at %s, before the request (%s) by more than a capture interval", st.Test.PointTime, began)
+	}
+	checkImage(t, f.export(st.Test.PointID, web.name, "sda"), st.Test.Result.Disks[0], "raw", 128<<20)
+	checkExt4(t, st.Test.Result.Disks[0], wl.ackedBefore(t, *st.Test.PointTime))
+	// Its RTO holds the wait for the process server's heartbeats (the configuration server answers
+	// latest-received from them).
+	t.Logf("test failover at point latest (%s, captured %v after the request): RTO %s", st.Test.PointID[:12],
+		st.Test.PointTime.Sub(began).Round(time.Millisecond), f.rto(st.Test.JobID))
+	f.cleanup(web.name, "raw", dirs["raw"])
 
 	// Bad input: clear errors, exit 1, nothing changed.
 	f.refused(1, "osr: machine web01 has no recovery point 0badc0de00\n", "failover", "test", "web01", "--point", "0badc0de00", "--network", "isolated", "--target", "raw")
@@ -86,7 +99,7 @@ func TestFailoverFlow(t *testing.T) {
 
 	// Planned failover during the workload. The agent is paused (SIGSTOP) while the request is
 	// made, so that the operation is still running when a second one is tried.
-	f.plannedFailover(web, wl, dirs["raw"])
+	f.plannedFailover(web, wl, dirs["raw"], rec.PointID)
 
 	f.bootCheck(root)
 	t.Logf("failover flow %v", time.Since(begin).Round(time.Second))
@@ -94,8 +107,9 @@ func TestFailoverFlow(t *testing.T) {
 
 // plannedFailover runs osr failover run --shutdown-source while wl writes, tries a second
 // operation meanwhile, checks the disk against what wl had acknowledged before the command began,
-// then commits and completes the migration.
-func (f *foFlow) plannedFailover(m *machine, wl *workload, dir string) {
+// changes the point to older and back (each time the previous point's disks go), then commits
+// and completes the migration.
+func (f *foFlow) plannedFailover(m *machine, wl *workload, dir, older string) {
 	t := f.t
 	began := time.Now()
 	want := wl.ackedBefore(t, began)
@@ -151,6 +165,23 @@ func (f *foFlow) plannedFailover(m *machine, wl *workload, dir string) {
 		t.Fatalf("the workload had acknowledged only %d files before the planned failover", len(want))
 	}
 	f.checkDefinition(rec, m.name, "dr-net")
+
+	// Change of recovery point before commit, to an older point and back.
+	final := rec
+	for _, p := range []string{older, final.PointID} {
+		f.okPrefix("failover of "+m.name+" at point "+p[:12]+" (", "failover", "change-point", m.name, "--point", p)
+		st := f.status(m.name)
+		if st.ItemState != vault.StateFailedOver || st.Failover.PointID != p || st.Failover.State != failover.RecordSucceeded {
+			t.Fatalf("status after the change to point %s: item %s, record %+v", p[:12], st.ItemState, st.Failover)
+		}
+		checkImage(t, f.export(p, m.name, "sda"), st.Failover.Result.Disks[0], "raw", 128<<20)
+		if got := dirEntries(t, dir); !sameDir(got, st.Failover.Result.Location, dir) {
+			t.Fatalf("target directory after the change to point %s holds more than the machine at %s: %v", p[:12], st.Failover.Result.Location, got)
+		}
+		t.Logf("change of point to %s: RTO %s", p[:12], f.rto(st.Failover.JobID))
+		rec = st.Failover
+	}
+	checkExt4(t, rec.Result.Disks[0], want)
 
 	pt := rec.PointID[:12]
 	f.ok("failover of "+m.name+" at point "+pt+" committed\n", "failover", "commit", m.name)
@@ -211,7 +242,7 @@ func (f *foFlow) testFailover(machine, point, target string) failover.Status {
 	if !strings.HasPrefix(out, want) {
 		t.Fatalf("osr failover test printed %q, want it to begin with %q", out, want)
 	}
-	if point != "latest-processed" && !strings.HasPrefix(rec.PointID, point) {
+	if !strings.HasPrefix(point, "latest") && !strings.HasPrefix(rec.PointID, point) {
 		t.Fatalf("test failover at point %s used point %s", point, rec.PointID)
 	}
 	return st
@@ -297,4 +328,19 @@ func (f *foFlow) waitNewPoint(machine string, after time.Time) {
 func upArgs(dir string, port []int) []string {
 	return []string{"up", "--data-dir", dir, "--listen", "127.0.0.1:" + strconv.Itoa(port[0]),
 		"--api-port", strconv.Itoa(port[1]), "--ps-port", strconv.Itoa(port[2]), "--health-listen", "127.0.0.1:" + strconv.Itoa(port[3])}
+}
+
+// sameDir reports whether every entry of a target directory (relative names) is under the
+// machine directory loc.
+func sameDir(entries []string, loc, dir string) bool {
+	rel, err := filepath.Rel(dir, loc)
+	if err != nil || len(entries) == 0 {
+		return false
+	}
+	for _, e := range entries {
+		if e != rel && !strings.HasPrefix(e, rel+"/") {
+			return false
+		}
+	}
+	return true
 }
