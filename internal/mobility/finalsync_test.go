@@ -16,7 +16,7 @@ import (
 )
 
 // ext4DeviceSize is ext4Device with another size (sparse).
-func ext4DeviceSize(t *testing.T, dir string, size int64) (dev, mnt string) {
+func ext4DeviceSize(t testing.TB, dir string, size int64) (dev, mnt string) {
 	t.Helper()
 	img := filepath.Join(dir, "fs.img")
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
@@ -59,7 +59,7 @@ func fileContent(n int64) []byte {
 	return bytes.Repeat([]byte(fmt.Sprintf("file %06d of the workload\n", n)), 1+int(n%97)*13)
 }
 
-func startWorkload(t *testing.T, dir string) *fileWorkload {
+func startWorkload(t testing.TB, dir string) *fileWorkload {
 	w := &fileWorkload{dir: dir, stop: make(chan struct{}), done: make(chan error, 1)}
 	go func() {
 		for n := int64(0); ; n++ {
@@ -91,7 +91,7 @@ func startWorkload(t *testing.T, dir string) *fileWorkload {
 	return w
 }
 
-func (w *fileWorkload) finish(t *testing.T) {
+func (w *fileWorkload) finish(t testing.TB) {
 	close(w.stop)
 	if err := <-w.done; err != nil {
 		t.Fatalf("workload: %v", err)
