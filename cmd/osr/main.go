@@ -81,8 +81,11 @@ func (a *app) rootCommand() *cobra.Command {
 		a.configServerCommands(), // config-server, account, infrastructure (cmd_configserver.go)
 		a.discoveryCommands(),    // vcenter, machines (discovery_cmd.go)
 		a.capacityCommands(),     // plan capacity (capacity_cmd.go)
+		a.failoverCommands(),     // failover, migration, network-mapping, target (failover_cmd.go)
+		a.drillCommands(),        // drill (drill_cmd.go)
 	} {
 		root.AddCommand(area...)
 	}
+	a.addPlanCommands(root) // plan create|list|show|failover|test|... beside plan capacity (plan_failover_cmd.go)
 	return root
 }

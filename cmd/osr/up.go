@@ -120,7 +120,7 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 		return err
 	}
 	g.Go(func() error { return svc.Serve(gctx, ln) })
-	summary, err := a.upSetup(gctx, svc, url, o)
+	summary, err := a.upSetup(gctx, svc.Service, url, o)
 	if err != nil {
 		if errors.Is(err, configserver.ErrPrerequisites) {
 			err = &exitError{code: 2, err: err}

@@ -9,7 +9,8 @@ import (
 )
 
 // servers are the replicas of one vault service (several `osr vault serve` on one PostgreSQL).
-// Requests go to the replica that answered last; when one cannot be reached the next is tried.
+// Requests go to the replica that answered last; when one cannot be reached the next is tried, and
+// after a transport error with one, later requests start at the next.
 //
 // Retrying on another replica is safe when the request cannot have been applied: a connection that
 // was never made (dial refused, no route, dial timeout), or an idempotent method (GET, HEAD, PUT,
@@ -61,6 +62,13 @@ func (s *servers) do(ctx context.Context, method string, send func(base string) 
 			continue
 		}
 		lastErr = err
+		// Whatever happens to this request, the next ones start at the next replica: the
+		// pooled connections to this one are likely dead too.
+		s.mu.Lock()
+		if s.cur == k {
+			s.cur = (k + 1) % n
+		}
+		s.mu.Unlock()
 		if !retriable(method, err) {
 			return nil, err
 		}
