@@ -203,6 +203,10 @@ func TestFinalSyncThroughTheConfigurationServer(t *testing.T) {
 		running = jobs[0]
 		return running.Kind == vault.JobFinalSync && running.State == vault.JobRunning
 	})
+	// A second final sync of the machine meanwhile is refused.
+	if _, err := svc.FinalSync(ctx, "lab", "web01", true); err == nil || err.Error() != "a final sync of web01 is already running ("+running.ID+")" {
+		t.Fatalf("second final sync at once: %v", err)
+	}
 	r.v.Clock.Advance(vault.FinalSyncTimeout)
 	if err := <-errc; err == nil || err.Error() != "final sync of web01 did not end within 15m0s" {
 		t.Fatalf("final sync past its bound: %v", err)
