@@ -137,24 +137,36 @@ func (l *Lab) must(argv ...string) {
 // destroy ends every process in the hosts and removes the namespaces, links and bridge.
 func (l *Lab) destroy() {
 	for _, h := range l.hosts {
-		if out, err := exec.Command("ip", "netns", "pids", h.NS).Output(); err == nil {
-			for _, f := range strings.Fields(string(out)) {
-				if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
-					_ = unix.Kill(pid, unix.SIGKILL)
-				}
-			}
-		}
+		KillNamespace(h.NS)
 		_ = exec.Command("ip", "link", "del", h.veth).Run()
-		_ = exec.Command("ip", "netns", "del", h.NS).Run()
 	}
 	_ = exec.Command("ip", "link", "del", l.bridge).Run()
 }
 
-// allocate picks a /24 of 10.233.0.0/16 that no interface of this machine uses, under a lock held
-// (flock, across processes) until the bridge has its address.
+// KillNamespace ends every process in the network namespace ns (SIGKILL; never the calling
+// process) and deletes the namespace.
+func KillNamespace(ns string) {
+	if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	}
+	_ = exec.Command("ip", "netns", "del", ns).Run()
+}
+
 func allocate(t testing.TB) (int, func()) {
+	return FreeSubnet(t, 233, "osrlab%d", "osr-netlab.lock")
+}
+
+// FreeSubnet picks n in 1..254 such that no interface of this machine has an address in
+// 10.b.n.0/24 and no link is named fmt.Sprintf(linkName, n). It holds a lock (flock on lockName
+// in the temporary directory, across processes) until unlock is called, once the caller's link
+// holds its address.
+func FreeSubnet(t testing.TB, b int, linkName, lockName string) (n int, unlock func()) {
 	t.Helper()
-	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "osr-netlab.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), lockName), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,24 +174,24 @@ func allocate(t testing.TB) (int, func()) {
 		lock.Close()
 		t.Fatal(err)
 	}
-	unlock := func() { lock.Close() }
+	unlock = func() { lock.Close() }
 	addrs, _ := net.InterfaceAddrs()
 	used := map[int]bool{}
 	for _, a := range addrs {
 		if ipn, ok := a.(*net.IPNet); ok {
-			if ip4 := ipn.IP.To4(); ip4 != nil && ip4[0] == 10 && ip4[1] == 233 {
+			if ip4 := ipn.IP.To4(); ip4 != nil && ip4[0] == 10 && int(ip4[1]) == b {
 				used[int(ip4[2])] = true
 			}
 		}
 	}
 	for n := 1; n < 255; n++ {
-		if _, err := net.InterfaceByName(fmt.Sprintf("osrlab%d", n)); err == nil || used[n] {
+		if _, err := net.InterfaceByName(fmt.Sprintf(linkName, n)); err == nil || used[n] {
 			continue
 		}
 		return n, unlock
 	}
 	unlock()
-	t.Fatal("netlab: no free subnet in 10.233.0.0/16")
+	t.Fatalf("no free subnet in 10.%d.0.0/16", b)
 	return 0, nil
 }
 
