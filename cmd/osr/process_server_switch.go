@@ -28,6 +28,8 @@ func (a *app) processServerScaleOutCommands() []*cobra.Command {
 	return []*cobra.Command{a.psSwitchCommand(), a.psBalanceCommand(), a.psScaleOutCommand()}
 }
 
+const balancePath = "/v1/scale-out/balance"
+
 type movesFlags struct {
 	dataDir string
 	yes     bool
@@ -75,7 +77,7 @@ average change rate (machines that change little count by number), never onto a 
 whose cache would fall under 30 % free; shows them with each machine's change rate and cache
 need, and applies them once confirmed (--yes: without asking).`,
 		RunE: func(cmd *cobra.Command, names []string) error {
-			return a.applyMoves(cmd, f, "/v1/scale-out/balance", func(apply bool) any {
+			return a.applyMoves(cmd, f, balancePath, func(apply bool) any {
 				return configserver.BalanceRequest{ProcessServers: names, Apply: apply}
 			})
 		},
@@ -89,6 +91,10 @@ func (a *app) applyMoves(cmd *cobra.Command, f movesFlags, path string, req func
 	sock := filepath.Join(f.dataDir, configserver.AdminSocket)
 	var plan configserver.MovesAnswer
 	if err := adminCall(cmd.Context(), sock, http.MethodPost, path, req(f.yes), &plan); err != nil {
+		if path == balancePath && strings.HasSuffix(err.Error(), ": "+configserver.ErrNoMove.Error()) {
+			fmt.Fprintf(a.stdout, "Nothing moved: %s.\n", strings.TrimSuffix(err.Error(), ": "+configserver.ErrNoMove.Error()))
+			return nil // balanced already: not a failure (a balance may run from a schedule)
+		}
 		return err
 	}
 	if f.asJSON && !f.yes {

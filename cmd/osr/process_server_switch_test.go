@@ -90,14 +90,23 @@ func TestSwitchBalanceCommands(t *testing.T) {
 		{[]string{"switch", "--from", "cs1", "--to", "ps9", "--yes"}, "osr: process server ps9 is not enrolled\n"},
 		{[]string{"switch", "--from", "cs1", "--to", "ps2", "db01", "--yes"}, "osr: machine db01 is not enrolled\n"},
 		{[]string{"switch", "--to", "ps2", "--yes"}, "osr: --from and --to are required\n"},
-		{[]string{"balance", "--yes"}, "osr: balancing needs two process servers that may take machines, there are 0: nothing to move\n"},
-		{[]string{"balance", "cs1", "ps2", "--yes"}, "osr: the process servers are balanced: nothing to move\n"},
+		{[]string{"balance", "cs1", "ps9", "--yes"}, "osr: process server ps9 is not enrolled\n"},
 		{[]string{"scale-out", "--hold", "-1s"}, "osr: scale-out settings: hold_seconds -1 is not between 0 and 604800\n"},
 		{[]string{"scale-out", "--automatic", "maybe"}, "osr: --automatic \"maybe\": on or off\n"},
 	} {
 		_, errOut, code := runIn(t, "", append(append([]string{"process-server"}, tc.args...), "--data-dir", data)...)
 		if code != 1 || errOut != tc.want {
 			t.Errorf("osr process-server %s: exit %d %q, want %q", strings.Join(tc.args, " "), code, errOut, tc.want)
+		}
+	}
+	// A balance with nothing to move is not a failure.
+	for args, want := range map[string]string{
+		"balance":         "Nothing moved: balancing needs two process servers that may take machines, there are 0.\n",
+		"balance cs1 ps2": "Nothing moved: the process servers are balanced.\n",
+	} {
+		out, errOut, code := runIn(t, "", append(append([]string{"process-server"}, strings.Fields(args)...), "--yes", "--data-dir", data)...)
+		if code != 0 || out != want {
+			t.Errorf("osr process-server %s: exit %d %q %q, want %q", args, code, out, errOut, want)
 		}
 	}
 	// Settings change and show; the file keeps them.

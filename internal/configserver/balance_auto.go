@@ -14,9 +14,9 @@ const ScaleOutInterval = time.Second
 // and, when the settings say automatic, moves machines off process servers that are lost (no
 // heartbeat for lost_after_seconds, or unreachable for their agents) or overloaded (rated Critical
 // for overload_after_seconds):
-//   - a lost one gives up all its machines, largest change rate first, each to the eligible
-//     process server with the most room whose cache keeps 30 % free with it (25 % when none
-//     does: the machine replicates nowhere otherwise);
+//   - a lost one gives up all its machines, largest change rate first, each to the least loaded
+//     eligible process server whose cache keeps 30 % free with it (25 % when none does: the
+//     machine replicates nowhere otherwise);
 //   - an overloaded one sheds one machine, the largest one not moved within hold_seconds that
 //     fits elsewhere, then waits settle_seconds before the next.
 //

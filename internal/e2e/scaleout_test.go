@@ -261,8 +261,8 @@ func (s *scaleSite) balancePhase() {
 		s.capture(a)
 		s.noResync(a, before[i], 4<<20)
 	}
-	if out, code := runCode(t, nil, osrBin, "process-server", "balance", "--yes", "--data-dir", s.cs); code != 1 ||
-		!strings.Contains(out, "the process servers are balanced: nothing to move") && !strings.Contains(out, "balancing needs two process servers that may take machines, there are 1: nothing to move") {
+	if out, code := runCode(t, nil, osrBin, "process-server", "balance", "--yes", "--data-dir", s.cs); code != 0 ||
+		out != "Nothing moved: the process servers are balanced.\n" && out != "Nothing moved: balancing needs two process servers that may take machines, there are 1.\n" {
 		t.Errorf("second balance: exit %d\n%s\n%s", code, out, s.osr(nil, "infrastructure", "--data-dir", s.cs, "--json"))
 	}
 }
