@@ -12,6 +12,7 @@ import (
 
 	"github.com/opensiterecovery/osr/internal/installrepo"
 	"github.com/opensiterecovery/osr/internal/pushinstall"
+	"github.com/opensiterecovery/osr/internal/vcenter"
 )
 
 // vcenterSyncInterval is how often a running configuration server refreshes its vCenter inventory
@@ -52,8 +53,8 @@ func (a *app) configServerExtras(ctx context.Context, dataDir string, log *slog.
 
 // autoPush returns the configuration server's hook that pushes the mobility service, as the
 // seed's portal does, to every machine replication is enabled for that has no agent yet: physical
-// servers added with `osr machines add --account`, over SSH. Virtual machines discovered in vCenter
-// have no account of their own and are pushed with `osr mobility push --account`.
+// servers added with `osr machines add --account`, and virtual machines discovered in vCenter with
+// their vCenter's push account, over SSH.
 func (a *app) autoPush(dataDir string, log *slog.Logger) func(context.Context, []string, func(string) bool) {
 	f := &pushFlags{dataDir: dataDir}
 	pusher, inv, err := a.pusher(f)
@@ -63,7 +64,27 @@ func (a *app) autoPush(dataDir string, log *slog.Logger) func(context.Context, [
 	}
 	var auto *pushinstall.Auto
 	var hasAgent func(string) bool
-	auto, err = pushinstall.NewAuto(pushinstall.AutoConfig{Push: pusher.Push, Resolve: pushinstall.Resolver{Inventory: inv}.Resolve,
+	// Each outcome is kept in the inventory, which the vault shows (a failed push is the enable
+	// replication job's error).
+	record := func(machine, errText string) {
+		if err := inv.RecordPush(context.Background(), machine, vcenter.PushResult{Time: a.clock.Now(), Error: errText}); err != nil {
+			log.Warn("automatic push install: outcome not recorded", "machine", machine, "err", err)
+		}
+	}
+	resolver := pushinstall.Resolver{Inventory: inv}
+	push := func(ctx context.Context, t pushinstall.Target) pushinstall.Result {
+		r := pusher.Push(ctx, t)
+		record(t.Machine, r.Error)
+		return r
+	}
+	resolve := func(ctx context.Context, machine string) (pushinstall.Target, error) {
+		t, err := resolver.Resolve(ctx, machine)
+		if err != nil {
+			record(machine, err.Error())
+		}
+		return t, err
+	}
+	auto, err = pushinstall.NewAuto(pushinstall.AutoConfig{Push: push, Resolve: resolve,
 		HasAgent: func(m string) bool { return hasAgent != nil && hasAgent(m) }, Clock: a.clock, Logger: log})
 	if err != nil {
 		log.Warn("automatic push install is off", "err", err)

@@ -24,7 +24,8 @@ import (
 // own network namespace) shows in the vault's machine list without an agent; replication enabled
 // through the vault's API pushes the mobility service to it (the configuration server's
 // desired-state hook), the agent heartbeats Connected, initial replication completes, and the
-// exported recovery point equals the host's disk byte for byte. Bounded to 3 minutes.
+// exported recovery point equals the host's disk byte for byte; a server nothing answers on gets
+// its push error as its protected item's error in the vault. Bounded to 3 minutes.
 func TestAutomaticPushThroughVault(t *testing.T) {
 	t0 := time.Now()
 	deadline := t0.Add(3 * time.Minute)
@@ -81,25 +82,29 @@ func TestAutomaticPushThroughVault(t *testing.T) {
 	img := filepath.Join(h.Dir, "sda.img")
 	os.WriteFile(img, disk, 0o600)
 	osr("machines", "add", "--data-dir", data, "--address", h.Addr, "--account", "src-root", "--name", "src1", "--disk", "sda="+img, "--install-root", h.Root)
+	// A second server at an address nothing answers on: its push fails, and the vault says why.
+	unreachable := strings.TrimSuffix(h.Addr, ".2") + ".3"
+	osr("machines", "add", "--data-dir", data, "--address", unreachable, "--account", "src-root", "--name", "bad1", "--disk", "sda="+img, "--install-root", h.Root)
 
 	apRun(t, filepath.Join(tmp, "cs.log"), bin, "config-server", "serve", "--data-dir", data, "--vault-interval", "1s")
 	waitFor(t, filepath.Join(data, configserver.AdminSocket))
 	apRun(t, filepath.Join(tmp, "ps.log"), bin, "process-server", "serve", "--config", filepath.Join(data, configserver.ProcessServerDir, configserver.PSConfigFile))
 
 	// The vault lists the physical server, without an agent.
-	machine := func() *vault.Machine {
+	machineNamed := func(name string) *vault.Machine {
 		ms, err := api.ListMachines(ctx, "lab")
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range ms {
-			if m.Name == "src1" {
+			if m.Name == name {
 				return &m
 			}
 		}
 		return nil
 	}
-	for m := machine(); m == nil || m.Source != "physical" || m.Agent || len(m.Addresses) != 1 || m.Addresses[0] != h.Addr; m = machine() {
+	machine := func() *vault.Machine { return machineNamed("src1") }
+	for m := machine(); m == nil || m.Source != "physical" || m.Agent || len(m.Addresses) != 1 || m.Addresses[0] != h.Addr || machineNamed("bad1") == nil; m = machine() {
 		if time.Now().After(deadline) {
 			t.Fatalf("vault's src1: %+v", m)
 		}
@@ -114,8 +119,10 @@ func TestAutomaticPushThroughVault(t *testing.T) {
 	if _, err := api.AssociatePolicy(ctx, "lab", "gold", "cs1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.EnableReplication(ctx, "lab", vault.EnableRequest{Machine: "src1", Policy: "gold"}); err != nil {
-		t.Fatal(err)
+	for _, m := range []string{"src1", "bad1"} {
+		if _, err := api.EnableReplication(ctx, "lab", vault.EnableRequest{Machine: m, Policy: "gold"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	hb := pushinstall.AdminSocket{Path: filepath.Join(data, configserver.AdminSocket)}
 	for {
@@ -147,6 +154,20 @@ func TestAutomaticPushThroughVault(t *testing.T) {
 	t.Logf("initial replication complete %s after start", time.Since(t0).Round(time.Millisecond))
 	if m := machine(); m == nil || !m.Agent || !m.Protected {
 		t.Fatalf("vault's src1 after the push: %+v", m)
+	}
+	wantErr := "automatic push of the mobility service failed: machine bad1: connect to " + unreachable + ":22: connect: no route to host"
+	for {
+		it, err := api.GetItem(ctx, "lab", "bad1")
+		if err == nil && it.State == vault.StateEnabling && it.Error == wantErr {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("failed push not shown by the vault: %+v %v\nwant error %s", it, err, wantErr)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if m := machineNamed("bad1"); m == nil || m.Push == nil || m.Push.Error != strings.TrimPrefix(wantErr, "automatic push of the mobility service failed: ") || m.Agent {
+		t.Fatalf("vault's bad1: %+v", m)
 	}
 	pc, err := processserver.LoadConfig(filepath.Join(data, configserver.ProcessServerDir, configserver.PSConfigFile))
 	if err != nil {

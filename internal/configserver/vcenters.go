@@ -125,14 +125,14 @@ func (s *Server) inventory() vaultlink.Inventory {
 			s.cfg.Logger.Warn("source inventory cannot be read", "err", err)
 		}
 		for _, m := range ms {
-			add(vaultlink.Machine{Name: m.Name, Addresses: []string{m.Address}, Source: "physical", Disks: []vaultlink.Disk{}})
+			add(vaultlink.Machine{Name: m.Name, Addresses: []string{m.Address}, Source: "physical", Disks: []vaultlink.Disk{}, Push: pushOf(m.Push)})
 		}
 	}
 	for _, v := range vcs {
 		for _, vm := range v.VMs {
 			m := vaultlink.Machine{Name: vm.Machine, Hostname: "", OS: vm.GuestFamily, Addresses: vm.IPs, Source: "vcenter",
 				VCenter: v.Name, VMName: vm.Name, InstanceUUID: vm.InstanceID, GuestOS: vm.GuestOS, PowerState: vm.PowerState,
-				Host: vm.Host, Cluster: vm.Cluster, Datacenter: vm.Datacenter, Datastores: vm.Datastores, Disks: []vaultlink.Disk{}}
+				Host: vm.Host, Cluster: vm.Cluster, Datacenter: vm.Datacenter, Datastores: vm.Datastores, Disks: []vaultlink.Disk{}, Push: pushOf(vm.Push)}
 			if vm.CPUs > 0 || vm.MemoryMB > 0 || vm.Firmware != "" || len(vm.NICs) > 0 {
 				m.Hardware = &vaultlink.Hardware{CPUs: vm.CPUs, MemoryMB: int64(vm.MemoryMB), Firmware: vm.Firmware}
 				for _, n := range vm.NICs {
@@ -196,4 +196,11 @@ func (s *Server) inventory() vaultlink.Inventory {
 func inventoryKey(inv vaultlink.Inventory) string {
 	b, _ := json.Marshal(inv)
 	return string(b)
+}
+
+func pushOf(p *vcenter.PushResult) *vaultlink.PushResult {
+	if p == nil {
+		return nil
+	}
+	return &vaultlink.PushResult{Time: p.Time.UTC(), Error: p.Error}
 }

@@ -50,6 +50,10 @@ type InventoryMachine struct {
 		CPUs     int   `json:"cpus"`
 		MemoryMB int64 `json:"memory_mb"`
 	} `json:"hardware"`
+	Push *struct {
+		Time  time.Time `json:"time"`
+		Error string    `json:"error"`
+	} `json:"push"` // the last automatic push of the mobility service
 }
 
 // DiskBytes is the sum of the machine's disk sizes.

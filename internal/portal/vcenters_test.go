@@ -40,7 +40,8 @@ func TestVCentersPage(t *testing.T) {
 	tp := "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
 	now := e.clock.Now()
 	e.inventory(t, vid, vault.Inventory{
-		Machines: []vault.Machine{{Name: "web01", Source: "agent", OS: "linux"}, {Name: "app-01", Source: "vcenter", VCenter: "vc01", VMName: "App_01",
+		Machines: []vault.Machine{{Name: "web01", Source: "agent", OS: "linux"}, {Name: "db02", Source: "physical", Addresses: []string{"10.0.0.8"},
+			Push: &vault.PushResult{Time: now, Error: "machine db02: connect to 10.0.0.8:22: connect: no route to host"}}, {Name: "app-01", Source: "vcenter", VCenter: "vc01", VMName: "App_01",
 			GuestOS: "Debian GNU/Linux 12 (64-bit)", PowerState: "poweredOn", Host: "esx1", Cluster: "prod", Datastores: []string{"ds1"},
 			Addresses: []string{"10.0.1.5"}, Disks: []vault.MachineDisk{{Name: "Hard disk 1", SizeBytes: 16 << 30}}, Hardware: &vault.Hardware{CPUs: 2, MemoryMB: 4096}}},
 		VCenters: []vault.VCenterReport{{Name: "vc01", Address: "10.0.0.20", Port: 443, Account: "vc-ro", Thumbprint: tp, Status: "Connected", About: "VMware vCenter Server 8.0.3", VMs: 1, LastSync: &now}},
@@ -50,7 +51,8 @@ func TestVCentersPage(t *testing.T) {
 	a = reader.get(v + "/vcenters")
 	mustContain(t, "reader", a.Body, "VMware vCenter Server 8.0.3", `<span class="badge ok">Connected</span>`, tp, "app-01<br><small class=\"muted\">App_01</small>",
 		"vCenter vc01", "poweredOn", "Debian GNU/Linux 12 (64-bit)", "10.0.1.5", "esx1<br><small class=\"muted\">prod</small>", "2 vCPU, 4096 MiB",
-		"1 · 16.0 GiB", "web01", `<span class="badge ok">registered</span>`, "Physical", "none (pushed when replication is enabled)")
+		"1 · 16.0 GiB", "web01", `<span class="badge ok">registered</span>`, "Physical", "none (pushed when replication is enabled)",
+		`<span class="badge crit">push failed</span><br><small class="crit">machine db02: connect to 10.0.0.8:22: connect: no route to host</small>`)
 	mustNotContain(t, "reader", a.Body, "Add vCenter", "Refresh vCenter vc01")
 	if p := reader.post(v+"/vcenters/vc01/refresh", url.Values{"csrf": {csrf(t, a.Body)}}); p.Status != http.StatusForbidden {
 		t.Fatalf("reader refresh: %d", p.Status)

@@ -152,6 +152,8 @@ type Machine struct {
 	Cluster      string   `json:"cluster,omitempty"`
 	Datacenter   string   `json:"datacenter,omitempty"`
 	Datastores   []string `json:"datastores,omitempty"`
+	// Push is the outcome of the last automatic push of the mobility service (vcenters_ops.go).
+	Push *PushResult `json:"push,omitempty"`
 }
 
 // MachineDisk is a disk of a machine.
@@ -208,6 +210,9 @@ func (s *Service) ConfigServerInventory(ctx context.Context, inv Inventory) erro
 				return conflict("machine %s is already in the inventory of another configuration server", m.Name)
 			}
 			if err != nil {
+				return err
+			}
+			if err := s.recordPush(ctx, tx, a, m); err != nil {
 				return err
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/opensiterecovery/osr/internal/vault/db"
 )
@@ -339,4 +340,44 @@ func accepted(body any, err error) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusAccepted, body, nil
+}
+
+// PushResult is the outcome of a configuration server's automatic push of the mobility service
+// to a machine replication was enabled for.
+type PushResult struct {
+	Time  time.Time `json:"time"`
+	Error string    `json:"error,omitempty"` // empty: it succeeded
+}
+
+// pushErrPrefix starts the error a failed automatic push gives its protected item.
+const pushErrPrefix = "automatic push of the mobility service failed: "
+
+// recordPush shows a failed automatic push as the error of the machine's protected item while
+// it waits for its agent (state enabling), with a critical event once per error; a later success
+// clears it. Reports of the agent replace it when it runs.
+func (s *Service) recordPush(ctx context.Context, tx *dbTx, a Actor, m Machine) error {
+	if m.Push == nil {
+		return nil
+	}
+	var state, old string
+	err := tx.QueryRow(ctx, `SELECT state, error FROM protected_items WHERE vault_id = ? AND machine = ? AND config_server_id = ?`, a.VaultID, m.Name, a.ConfigServer).Scan(&state, &old)
+	if err != nil || state != StateEnabling {
+		return nil // not protected by this configuration server, or its agent reports already
+	}
+	msg := ""
+	if m.Push.Error != "" {
+		msg = pushErrPrefix + m.Push.Error
+	} else if !strings.HasPrefix(old, pushErrPrefix) {
+		return nil
+	}
+	if msg == old {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE protected_items SET error = ?, updated = ? WHERE vault_id = ? AND machine = ?`, msg, ns(s.clock.Now()), a.VaultID, m.Name); err != nil {
+		return err
+	}
+	if msg == "" {
+		return s.event(ctx, tx, a.VaultID, "info", "push-installed", m.Name, "mobility service pushed to "+m.Name)
+	}
+	return s.event(ctx, tx, a.VaultID, "critical", "push-failed", m.Name, m.Name+": "+msg)
 }

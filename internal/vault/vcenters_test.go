@@ -163,3 +163,43 @@ func vcenterRBACFixtures(e *env, uniq func(string) string) map[string]func(Role)
 		"DELETE /vaults/{vault}/vcenters/{name}":       func(Role) (string, any) { return "/vaults/lab/vcenters/" + add(), nil },
 	}
 }
+
+// TestPushErrorOnItem: a failed automatic push is the error of the machine's protected item while
+// it waits for its agent; a later success clears it; the agent's reports take over.
+func TestPushErrorOnItem(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		own := e.tokens[RoleOwner]
+		cs := protectedSetup(t, e)
+		e.mustDo("POST", "/vaults/lab/protected-items", own, EnableRequest{Machine: "web01", Policy: "gold"}, 201)
+		at := e.clk.Now().UTC().Truncate(time.Second)
+		pushErr := "machine web01: ssh login to 10.0.0.7:22 as root refused: wrong user name, password or key"
+		inv := func(p *PushResult) {
+			mustDoWith(e, cs.client, "PUT", "/cs/inventory", Inventory{Machines: []Machine{{Name: "web01", Source: "physical", Addresses: []string{"10.0.0.7"}, Push: p}, {Name: "db01", Source: "agent"}}}, 204)
+		}
+		item := func() ProtectedItem {
+			var it ProtectedItem
+			e.decodeInto(e.mustDo("GET", "/vaults/lab/protected-items/web01", own, nil, 200), &it)
+			return it
+		}
+		inv(&PushResult{Time: at, Error: pushErr})
+		if it := item(); it.State != StateEnabling || it.Error != "automatic push of the mobility service failed: "+pushErr {
+			t.Fatalf("after a failed push: %+v", it)
+		}
+		inv(&PushResult{Time: at, Error: pushErr}) // the same again: one event
+		var evs []Event
+		e.decodeInto(e.mustDo("GET", "/events?vault=lab", own, nil, 200), &evs)
+		n := 0
+		for _, ev := range evs {
+			if ev.Kind == "push-failed" && ev.Subject == "web01" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d push-failed events: %+v", n, evs)
+		}
+		inv(&PushResult{Time: at})
+		if it := item(); it.Error != "" {
+			t.Fatalf("after a successful push: %+v", it)
+		}
+	})
+}

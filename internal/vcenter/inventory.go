@@ -347,6 +347,15 @@ func (inv *Inventory) record(ctx context.Context, name string, at time.Time, abo
 		prev := v.VMs
 		v.Status, v.Error, v.LastSync, v.VMs = Connected, "", at, vms
 		assignMachines(f, name, prev)
+		pushes := map[string]*PushResult{} // the outcome of pushes stays with the VM
+		for _, vm := range prev {
+			if vm.Push != nil {
+				pushes[vmKey(vm)] = vm.Push
+			}
+		}
+		for j := range v.VMs {
+			v.VMs[j].Push = pushes[vmKey(v.VMs[j])]
+		}
 		if about != "" {
 			v.About = about
 		}
@@ -403,6 +412,29 @@ func (inv *Inventory) SetPushAccount(ctx context.Context, name, account string) 
 			return fmt.Errorf("vcenter %s: %w", name, ErrNotFound)
 		}
 		f.VCenters[i].PushAccount = account
+		return nil
+	})
+}
+
+// RecordPush stores the outcome of an automatic push to machine (a physical server, or a VM by its
+// machine name). A machine that is no longer in the inventory is left alone.
+func (inv *Inventory) RecordPush(ctx context.Context, machine string, r PushResult) error {
+	r.Time = r.Time.UTC().Truncate(time.Second)
+	return inv.update(ctx, func(f *file) error {
+		for i := range f.Machines {
+			if f.Machines[i].Name == machine {
+				f.Machines[i].Push = &r
+				return nil
+			}
+		}
+		for i := range f.VCenters {
+			for j := range f.VCenters[i].VMs {
+				if f.VCenters[i].VMs[j].Machine == machine {
+					f.VCenters[i].VMs[j].Push = &r
+					return nil
+				}
+			}
+		}
 		return nil
 	})
 }

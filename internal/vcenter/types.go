@@ -56,8 +56,10 @@ type VM struct {
 	CPUs        int      `json:"cpus"`
 	MemoryMB    int      `json:"memory_mb"`
 	Firmware    string   `json:"firmware,omitempty"` // bios or uefi
-	NICs        []NIC    `json:"nics,omitempty"`
-	Disks       []Disk   `json:"disks"`
+	// Push is the outcome of the last automatic push to the VM (none: absent).
+	Push  *PushResult `json:"push,omitempty"`
+	NICs  []NIC       `json:"nics,omitempty"`
+	Disks []Disk      `json:"disks"`
 }
 
 // NIC is one virtual network adapter of a VM.
@@ -88,6 +90,14 @@ type Machine struct {
 	// Root is the installation root a push uses on the machine ("" is /: a chroot or a test host).
 	Root  string    `json:"root,omitempty"`
 	Added time.Time `json:"added"`
+	// Push is the outcome of the last automatic push of the mobility service (none: absent).
+	Push *PushResult `json:"push,omitempty"`
+}
+
+// PushResult is the outcome of an automatic push to a machine, as the vault shows it.
+type PushResult struct {
+	Time  time.Time `json:"time"`
+	Error string    `json:"error,omitempty"` // empty: the push succeeded
 }
 
 // ChangeKind says how a VM changed between two syncs.

@@ -211,6 +211,8 @@ type Machine struct {
 	Datastores   []string `json:"datastores,omitempty"`
 	// Hardware is what failover needs beside the disks (the vault's Hardware), when known.
 	Hardware *Hardware `json:"hardware,omitempty"`
+	// Push is the outcome of the last automatic push of the mobility service to it.
+	Push *PushResult `json:"push,omitempty"`
 }
 
 // Disk is one disk of a machine.

@@ -54,3 +54,9 @@ type NIC struct {
 	Addresses []string `json:"addresses,omitempty"`
 	Gateway   string   `json:"gateway,omitempty"`
 }
+
+// PushResult is the outcome of an automatic push of the mobility service.
+type PushResult struct {
+	Time  time.Time `json:"time"`
+	Error string    `json:"error,omitempty"` // empty: it succeeded
+}
