@@ -29,6 +29,12 @@ command -v curl >/dev/null || need_apt+=(curl)
 # machines for the boot check.
 command -v qemu-img >/dev/null || need_apt+=(qemu-utils)
 command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
+# The boot check's test disk is built from Debian packages: syslinux's MBR and extlinux, a static
+# busybox for the initramfs, and Debian's kernel.
+command -v extlinux >/dev/null || need_apt+=(extlinux)
+[[ -f /usr/lib/syslinux/mbr/mbr.bin ]] || need_apt+=(syslinux syslinux-common)
+[[ -x /bin/busybox ]] || need_apt+=(busybox-static)
+compgen -G '/boot/vmlinuz-*' >/dev/null || need_apt+=(linux-image-amd64)
 # nft and tc inject link cuts, loss and rate caps in the multi-host fault suite.
 command -v nft >/dev/null || need_apt+=(nftables)
 command -v tc >/dev/null || need_apt+=(iproute2)
