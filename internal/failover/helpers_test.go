@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	pg.Stop()
+	removeBootDisk()
 	os.Exit(code)
 }
 
@@ -81,7 +82,11 @@ type env struct {
 	dsn     string
 	csCtx   context.Context
 	psRepo  *store.Repo // the store as a process server opens it (another Repo: its own index)
+	opts    []envOption
 }
+
+// envOption changes the failover service's configuration and dependencies of an env.
+type envOption func(*Config, *Deps)
 
 const (
 	diskA = 3 << 20
@@ -92,9 +97,9 @@ const (
 // store, a configuration server whose inventory has web01 (protected, three points: crash,
 // app, crash, and a partial one) and db02 (not protected), a local target "local1" and a
 // mapping of web01's network prod-net.
-func newEnv(t testing.TB, eng db.Engine) *env {
+func newEnv(t testing.TB, eng db.Engine, opts ...envOption) *env {
 	t.Helper()
-	e := &env{t: t, eng: eng, dir: t.TempDir(), tokens: map[vault.Role]string{}, gate: newGate(), images: map[string]map[string][]byte{}, last: map[string]*store.Point{}}
+	e := &env{t: t, eng: eng, dir: t.TempDir(), tokens: map[vault.Role]string{}, gate: newGate(), images: map[string]map[string][]byte{}, last: map[string]*store.Point{}, opts: opts}
 	e.out = filepath.Join(e.dir, "out")
 	e.dsn = filepath.Join(e.dir, "vault.db")
 	if eng == db.Postgres {
@@ -127,7 +132,11 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, err := New(Config{Vault: vs, Providers: testProviders(e.gate), Source: e.source, Lease: 2 * time.Second}, Deps{Clock: e.clk})
+	fcfg, fdeps := Config{Vault: vs, Providers: testProviders(e.gate), Source: e.source, Lease: 2 * time.Second}, Deps{Clock: e.clk}
+	for _, o := range e.opts {
+		o(&fcfg, &fdeps)
+	}
+	fs, err := New(fcfg, fdeps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,13 +192,7 @@ func (e *env) setup() {
 	}
 	csCtx := vault.WithActor(ctx, vault.Actor{ConfigServer: reg.ConfigServerID, VaultID: v.ID})
 	e.csCtx = csCtx
-	inv := vault.Inventory{Machines: []vault.Machine{
-		{Name: "web01", Hostname: "web01.lab", OS: "linux", Addresses: []string{"10.0.0.21"}, Source: "agent",
-			Disks:    []vault.MachineDisk{{Name: "sdb", SizeBytes: diskB}, {Name: "sda", SizeBytes: diskA}},
-			Hardware: &vault.Hardware{CPUs: 4, MemoryMB: 8192, NICs: []vault.NIC{{Name: "eth0", MAC: "52:54:00:12:34:56", Network: "prod-net", Addresses: []string{"10.0.0.21/24"}, Gateway: "10.0.0.1"}}}},
-		{Name: "db02", Hostname: "db02.lab", OS: "linux", Source: "agent", Disks: []vault.MachineDisk{{Name: "sda", SizeBytes: diskB}}},
-		{Name: "app03", Hostname: "app03.lab", OS: "windows", Addresses: []string{"10.0.0.23"}, Source: "agent", Disks: []vault.MachineDisk{{Name: "disk0", SizeBytes: diskB}}},
-	}}
+	inv := vault.Inventory{Machines: testMachines()}
 	if err := e.vs.ConfigServerInventory(csCtx, inv); err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +229,17 @@ func (e *env) setup() {
 	}
 	e.mustDo("POST", "/vaults/lab/targets", admin, AddTargetRequest{Name: "local1", Provider: "local", Settings: map[string]string{"dir": e.out}}, 201)
 	e.mustDo("POST", "/vaults/lab/network-mappings", admin, AddMappingRequest{SourceNetwork: "prod-net", TargetNetwork: "dr-net", TestNetwork: "test-net"}, 201)
+}
+
+// testMachines is the configuration server's inventory of newEnv.
+func testMachines() []vault.Machine {
+	return []vault.Machine{
+		{Name: "web01", Hostname: "web01.lab", OS: "linux", Addresses: []string{"10.0.0.21"}, Source: "agent",
+			Disks:    []vault.MachineDisk{{Name: "sdb", SizeBytes: diskB}, {Name: "sda", SizeBytes: diskA}},
+			Hardware: &vault.Hardware{CPUs: 4, MemoryMB: 8192, NICs: []vault.NIC{{Name: "eth0", MAC: "52:54:00:12:34:56", Network: "prod-net", Addresses: []string{"10.0.0.21/24"}, Gateway: "10.0.0.1"}}}},
+		{Name: "db02", Hostname: "db02.lab", OS: "linux", Source: "agent", Disks: []vault.MachineDisk{{Name: "sda", SizeBytes: diskB}}},
+		{Name: "app03", Hostname: "app03.lab", OS: "windows", Addresses: []string{"10.0.0.23"}, Source: "agent", Disks: []vault.MachineDisk{{Name: "disk0", SizeBytes: diskB}}},
+	}
 }
 
 // commitPoint writes a new point of machine: the previous content with a region changed (text

@@ -29,6 +29,8 @@ type job struct {
 	discard  *Record  // a previous failed attempt whose output is removed first
 	old      *Record  // change-point: the record as it was, removed after success
 	cleanup  bool     // remove the test failover instead of creating
+	// verifyBoot boots the created machine (BootCheck) before the job succeeds.
+	verifyBoot bool
 
 	stopProgress func()
 }
@@ -51,6 +53,10 @@ func (j *job) run(ctx context.Context) {
 	}
 	if lock != nil {
 		lock.Release()
+	}
+	// The boot check reads the target's disks only: it runs outside the store's session.
+	if err == nil && j.verifyBoot && !j.cleanup {
+		result, err = j.boot(ctx, result)
 	}
 	if ctx.Err() != nil && err != nil {
 		err = fmt.Errorf("%w (%v)", errStopped, err)
@@ -97,7 +103,7 @@ func (j *job) create(ctx context.Context) (string, error) {
 		}
 	}
 	def := j.plan.withPoint(pt, j.disks)
-	rec.PointID, rec.PointTime, rec.Definition, rec.Error = pt.ID, timePtr(pt.Time.UTC()), &def, ""
+	rec.PointID, rec.PointTime, rec.Definition, rec.Error, rec.BootCheck = pt.ID, timePtr(pt.Time.UTC()), &def, "", nil
 	rec.BytesDone, rec.BytesTotal = 0, 0
 	for _, d := range def.Disks {
 		rec.BytesTotal += d.SizeBytes

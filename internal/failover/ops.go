@@ -21,6 +21,9 @@ type TestRequest struct {
 	Point   string `json:"point"`   // default latest-processed
 	Network string `json:"network"` // every NIC on this network; default: each mapping's test network
 	Target  string `json:"target"`  // default: the vault's only target
+	// VerifyBoot boots the machine from its new disks (local targets only); the job fails
+	// when it does not boot.
+	VerifyBoot bool `json:"verify_boot"`
 }
 
 // FailoverRequest is the body of POST .../failover/run.
@@ -30,6 +33,9 @@ type FailoverRequest struct {
 	// ShutdownSource makes it a planned failover: the source's writes stop, a final sync is
 	// committed, and the failover uses that point.
 	ShutdownSource bool `json:"shutdown_source"`
+	// VerifyBoot boots the machine from its new disks (local targets only); the job fails
+	// when it does not boot.
+	VerifyBoot bool `json:"verify_boot"`
 }
 
 // ChangePointRequest is the body of POST .../failover/change-point.
@@ -72,6 +78,9 @@ type prepared struct {
 	disks  []string     // the inventory's disk order
 	prev   *Record      // the machine's previous record of this kind
 	target string
+	// provider is the target's provider; verifyBoot: boot the machine once created.
+	provider   string
+	verifyBoot bool
 }
 
 func (s *Service) prepare(ctx context.Context, vaultName, machine, kind, pointRef, targetName, testNetwork string, shutdown bool) (*prepared, error) {
@@ -109,7 +118,7 @@ func (s *Service) prepare(ctx context.Context, vaultName, machine, kind, pointRe
 	if err != nil {
 		return nil, err
 	}
-	p := &prepared{v: v, plan: pl, target: tgt.Name}
+	p := &prepared{v: v, plan: pl, target: tgt.Name, provider: tgt.Provider}
 	_, p.repo, err = s.v.VaultRepo(ctx, v.ID)
 	if err != nil {
 		return nil, err
@@ -151,7 +160,14 @@ func (s *Service) TestFailover(ctx context.Context, vaultName, machine string, r
 	if err != nil {
 		return nil, err
 	}
-	return s.start(ctx, p, machine, KindTest, JobTestFailover, req.Point, req.Network, false, fmt.Sprintf("point %s, target %s", req.Point, p.target))
+	detail := fmt.Sprintf("point %s, target %s", req.Point, p.target)
+	if req.VerifyBoot {
+		if err := s.checkVerifyBoot(p); err != nil {
+			return nil, err
+		}
+		p.verifyBoot, detail = true, detail+", boot check"
+	}
+	return s.start(ctx, p, machine, KindTest, JobTestFailover, req.Point, req.Network, false, detail)
 }
 
 // Failover starts a failover of a machine (planned with ShutdownSource). On success the item is
@@ -171,6 +187,12 @@ func (s *Service) Failover(ctx context.Context, vaultName, machine string, req F
 	if req.ShutdownSource {
 		detail = "planned (source shut down), " + detail
 	}
+	if req.VerifyBoot {
+		if err := s.checkVerifyBoot(p); err != nil {
+			return nil, err
+		}
+		p.verifyBoot, detail = true, detail+", boot check"
+	}
 	return s.start(ctx, p, machine, KindFailover, JobFailover, req.Point, "", req.ShutdownSource, detail)
 }
 
@@ -178,7 +200,7 @@ func (s *Service) Failover(ctx context.Context, vaultName, machine string, req F
 func (s *Service) start(ctx context.Context, p *prepared, machine, kind, jobKind, pointRef, network string, shutdown bool, detail string) (*Operation, error) {
 	now := s.clock.Now().UTC()
 	rec := &Record{ID: randomID("fo-"), vaultID: p.v.ID, Machine: machine, Kind: kind, State: RecordRunning, PointRef: pointRef,
-		Target: p.target, Network: network, ShutdownSource: shutdown, CreatedBy: vault.ActorOf(ctx).Name(), Created: now, Updated: now}
+		Target: p.target, Network: network, ShutdownSource: shutdown, VerifyBoot: p.verifyBoot, CreatedBy: vault.ActorOf(ctx).Name(), Created: now, Updated: now}
 	rec.Run = rec.ID
 	if prev := p.prev; prev != nil && prev.State == RecordFailed && shutdown && prev.ShutdownSource && prev.PointID != "" {
 		// The previous planned attempt shut the source down after its final sync: that point
@@ -190,7 +212,7 @@ func (s *Service) start(ctx context.Context, p *prepared, machine, kind, jobKind
 		p.point = pt
 		detail += ", final sync of the previous attempt " + short(pt.ID)
 	}
-	j := &job{s: s, v: p.v, repo: p.repo, rec: rec, kind: jobKind, plan: p.plan, point: p.point, pointRef: pointRef, disks: p.disks}
+	j := &job{s: s, v: p.v, repo: p.repo, rec: rec, kind: jobKind, plan: p.plan, point: p.point, pointRef: pointRef, disks: p.disks, verifyBoot: p.verifyBoot}
 	if prev := p.prev; prev != nil && prev.State == RecordFailed {
 		// A retry: the same point and target resume the previous run; otherwise what the
 		// previous run may have made is removed first.

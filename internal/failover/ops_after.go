@@ -104,6 +104,7 @@ func (s *Service) ChangePoint(ctx context.Context, vaultName, machine string, re
 	old := *rec
 	nrec := *rec
 	nrec.Run, nrec.State, nrec.Result, nrec.PointRef, nrec.Error = randomID("fo-"), RecordRunning, nil, req.Point, ""
+	nrec.VerifyBoot, nrec.BootCheck = false, nil // the new point's disks are not booted
 	j := &job{s: s, v: v, repo: repo, rec: &nrec, kind: JobChangePoint, plan: pl, point: pt, pointRef: req.Point, old: &old}
 	for _, d := range m.Disks {
 		j.disks = append(j.disks, d.Name)

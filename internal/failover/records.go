@@ -44,6 +44,8 @@ type Record struct {
 	Target         string             `json:"target"`
 	Network        string             `json:"network,omitempty"` // test network override
 	ShutdownSource bool               `json:"shutdown_source"`
+	VerifyBoot     bool               `json:"verify_boot"`
+	BootCheck      *BootCheck         `json:"boot_check"` // nil until a boot check ended
 	JobID          string             `json:"job_id"`
 	Definition     *target.Definition `json:"definition"`
 	Result         *target.Result     `json:"result"`
@@ -70,14 +72,11 @@ func scanRecord(sc scanner) (*Record, error) {
 	}
 	r.PointTime, r.ShutdownSource, r.Created, r.Updated = timePtr(fromNS(pt)), sh != 0, fromNS(c), fromNS(u)
 	if def != "" {
-		var d struct {
-			target.Definition
-			PointRef string `json:"osr_point_ref"`
-		}
+		var d defColumn
 		if err := json.Unmarshal([]byte(def), &d); err != nil {
 			return nil, err
 		}
-		r.Definition, r.PointRef = &d.Definition, d.PointRef
+		r.Definition, r.PointRef, r.VerifyBoot, r.BootCheck = &d.Definition, d.PointRef, d.VerifyBoot, d.BootCheck
 	}
 	if res != "" {
 		r.Result = &target.Result{}
@@ -88,20 +87,27 @@ func scanRecord(sc scanner) (*Record, error) {
 	return &r, nil
 }
 
+// defColumn is the definition column: the machine definition with the record's fields that have
+// no column of their own (the point as the user gave it, the boot check), under osr_ names.
+type defColumn struct {
+	target.Definition
+	PointRef   string     `json:"osr_point_ref"`
+	VerifyBoot bool       `json:"osr_verify_boot,omitempty"`
+	BootCheck  *BootCheck `json:"osr_boot_check,omitempty"`
+}
+
 func (r *Record) defJSON() string {
 	if r.Definition == nil {
-		if r.PointRef == "" {
+		if r.PointRef == "" && !r.VerifyBoot {
 			return ""
 		}
 		b, _ := json.Marshal(struct {
-			PointRef string `json:"osr_point_ref"`
-		}{r.PointRef})
+			PointRef   string `json:"osr_point_ref"`
+			VerifyBoot bool   `json:"osr_verify_boot,omitempty"`
+		}{r.PointRef, r.VerifyBoot})
 		return string(b)
 	}
-	b, _ := json.Marshal(struct {
-		target.Definition
-		PointRef string `json:"osr_point_ref"`
-	}{*r.Definition, r.PointRef})
+	b, _ := json.Marshal(defColumn{*r.Definition, r.PointRef, r.VerifyBoot, r.BootCheck})
 	return string(b)
 }
 

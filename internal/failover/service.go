@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"sort"
 	"sync"
 	"time"
@@ -65,6 +66,12 @@ type Config struct {
 	Agents AgentRemover
 	// OpenDisks defaults to reading the point's disks from the store.
 	OpenDisks DiskOpener
+	// BootCheck boots the machines of requests with verify_boot once their disks are written;
+	// nil: such requests are refused.
+	BootCheck BootChecker
+	// QEMU is the binary BootCheck runs (default DefaultQEMU); a verify_boot request is refused
+	// when it is not installed.
+	QEMU string
 	// Lease is how long a running operation's lock lives without a heartbeat (default 1 minute);
 	// after that another vault service may take it over.
 	Lease time.Duration
@@ -78,6 +85,8 @@ type Config struct {
 type Deps struct {
 	Clock  clock.Clock
 	Logger *slog.Logger
+	// LookPath finds the boot check's qemu binary (default exec.LookPath).
+	LookPath func(string) (string, error)
 }
 
 // Service runs failover operations. It is safe for concurrent use.
@@ -87,6 +96,8 @@ type Service struct {
 	clock clock.Clock
 	log   *slog.Logger
 	owner string // this instance, in lock rows
+
+	lookPath func(string) (string, error)
 
 	ctx    context.Context // background jobs run in it; Close cancels it
 	cancel context.CancelFunc
@@ -114,7 +125,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.OpenDisks == nil {
 		cfg.OpenDisks = openStoreDisks
 	}
-	s := &Service{cfg: cfg, v: cfg.Vault, clock: deps.Clock, log: deps.Logger, owner: randomID("fo-")}
+	if cfg.QEMU == "" {
+		cfg.QEMU = DefaultQEMU
+	}
+	s := &Service{cfg: cfg, v: cfg.Vault, clock: deps.Clock, log: deps.Logger, owner: randomID("fo-"), lookPath: deps.LookPath}
+	if s.lookPath == nil {
+		s.lookPath = exec.LookPath
+	}
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
