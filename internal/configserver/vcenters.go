@@ -75,12 +75,12 @@ func (s *Server) applyVCenters(ctx context.Context, reqs []vaultlink.VCenterRequ
 	if err != nil {
 		return err
 	}
-	sync, err := vcenter.NewSyncer(inv, acc, vcenter.SyncerOptions{Clock: s.cfg.Clock, Logger: s.cfg.Logger})
+	syncer, err := vcenter.NewSyncer(inv, acc, vcenter.SyncerOptions{Clock: s.cfg.Clock, Logger: s.cfg.Logger})
 	if err != nil {
 		return err
 	}
 	for _, r := range reqs {
-		err := sync.Apply(ctx, vcenter.Request{Name: r.Name, Action: r.Action, Address: r.Address, Port: r.Port,
+		err := syncer.Apply(ctx, vcenter.Request{Name: r.Name, Action: r.Action, Address: r.Address, Port: r.Port,
 			Account: r.Account, Thumbprint: r.Thumbprint, Refresh: r.Refresh})
 		if err != nil {
 			s.cfg.Logger.Warn("vCenter request of the vault refused", "vcenter", r.Name, "action", r.Action, "err", err)
