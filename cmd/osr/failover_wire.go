@@ -39,6 +39,8 @@ func (a *app) failoverProviders() map[string]failover.Factory {
 // withFailover adds the failover endpoints to cfg and returns what builds the failover service
 // once the vault service exists (vault.New needs the routes first). The vault service is the
 // source control (final sync, latest received) and the agent remover when it implements them.
+// The boot check of verify_boot is the plans' (bootChecker: qemu-system-x86_64 from PATH,
+// OSR_BOOTCHECK_MARKER, OSR_BOOTCHECK_TIMEOUT).
 //
 //	bind := a.withFailover(&cfg)
 //	svc, err := vault.New(cfg, deps)
@@ -47,7 +49,11 @@ func (a *app) withFailover(cfg *vault.Config) func(*vault.Service) (*failover.Se
 	api := &failover.API{}
 	cfg.ExtraRoutes = append(cfg.ExtraRoutes, api.Routes()...)
 	return func(vs *vault.Service) (*failover.Service, error) {
-		fc := failover.Config{Vault: vs, Providers: a.failoverProviders()}
+		bc, err := a.bootChecker()
+		if err != nil {
+			return nil, err
+		}
+		fc := failover.Config{Vault: vs, Providers: a.failoverProviders(), BootCheck: bc}
 		if sc, ok := any(vs).(failover.SourceControl); ok {
 			fc.Source = sc
 		}
