@@ -3,14 +3,15 @@
 package flow
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/opensiterecovery/osr/internal/e2e/proctest"
 )
 
 // needTools fails the test, naming the package to install, when a tool is missing.
@@ -86,9 +87,10 @@ func checkImage(t *testing.T, export, path, format string, size int64) {
 }
 
 // checkExt4 runs fsck.ext4 -n -f on a raw disk holding ext4, mounts it read-only from a read-only
-// loop device and checks that every file of want is there byte-exact. It returns how many files
-// the workload's directory holds.
-func checkExt4(t *testing.T, raw string, want []ackedFile) int {
+// loop device, and runs workload verify on the workload's directory in it for the capture time
+// at: every operation done before at is there byte-exact, none begun at or after at+slack shows.
+// It returns verify's summary.
+func checkExt4(t *testing.T, raw, manifest string, at time.Time, slack time.Duration) string {
 	t.Helper()
 	if out, err := exec.Command("fsck.ext4", "-n", "-f", raw).CombinedOutput(); err != nil {
 		t.Fatalf("fsck.ext4 -n -f %s: %v\n%s", raw, err, out)
@@ -111,18 +113,21 @@ func checkExt4(t *testing.T, raw string, want []ackedFile) int {
 			t.Errorf("umount %s: %v: %s", mnt, err, out)
 		}
 	}()
-	for _, f := range want {
-		b, err := os.ReadFile(filepath.Join(mnt, f.Name))
-		if err != nil {
-			t.Fatalf("file %s, acknowledged at %s, is not in the failed-over disk: %v", f.Name, f.At.Format("15:04:05.000"), err)
-		}
-		sum := sha256.Sum256(b)
-		if hex.EncodeToString(sum[:]) != f.SHA256 {
-			t.Fatalf("file %s, acknowledged at %s, differs in the failed-over disk (%d bytes)", f.Name, f.At.Format("15:04:05.000"), len(b))
+	verify := func(at time.Time, slack time.Duration) (string, int) {
+		return proctest.Run(t, time.Minute, nil, workloadBin, "verify", "--manifest", manifest, "--root", "a="+filepath.Join(mnt, "w"),
+			"--at", at.Format(time.RFC3339Nano), "--slack", slack.String())
+	}
+	got, code := verify(at, slack)
+	if code != 0 {
+		t.Fatalf("workload verify of %s at %s (slack %v): exit %d\n%s", raw, at.Format(time.RFC3339Nano), slack, code, got)
+	}
+	// The check can fail: the same disk is not an image of a later instant (the workload went on).
+	if later := time.Now(); doneOps(t, manifest, later) > doneOps(t, manifest, at.Add(slack))+5 {
+		if out, code := verify(later, 0); code != 1 || !strings.Contains(out, "problems") {
+			t.Fatalf("workload verify of %s at a later instant %s: exit %d, want 1 with problems\n%s", raw, later.Format(time.RFC3339Nano), code, out)
 		}
 	}
-	ents, _ := os.ReadDir(filepath.Join(mnt, "w"))
-	return len(ents)
+	return strings.TrimSpace(got)
 }
 
 // dirEntries lists what a directory holds (names, recursively), for "nothing left behind".

@@ -126,6 +126,38 @@ func (f *foFlow) protect(name, dev string, hook bool) *machine {
 	return m
 }
 
+// startWorkload runs tools/workload on the source file system (directory w, the manifest off the
+// disk) and returns the manifest's path; the workload stops with the test's processes.
+func (f *foFlow) startWorkload(mnt string) string {
+	dir := filepath.Join(mnt, "w")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+	manifest := filepath.Join(f.root, "workload.manifest")
+	f.ps.Start("workload", nil, workloadBin, "run", "--root", "a="+dir, "--manifest", manifest, "--seed", strconv.FormatInt(time.Now().UnixNano(), 10),
+		"--pause", "40ms", "--max-size", "262144", "--max-bytes", "16777216", "--max-files", "400")
+	return manifest
+}
+
+// doneOps counts the workload operations whose fsyncs returned before t.
+func doneOps(t *testing.T, manifest string, before time.Time) int {
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		var r struct {
+			Ev string `json:"ev"`
+			T  int64  `json:"t"`
+		}
+		if json.Unmarshal([]byte(line), &r) == nil && r.Ev == "done" && r.T < before.UnixNano() {
+			n++
+		}
+	}
+	return n
+}
+
 // must runs osr against the vault and fails unless it exits 0.
 func (f *foFlow) must(args ...string) string {
 	f.t.Helper()

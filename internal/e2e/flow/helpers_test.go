@@ -16,8 +16,8 @@ import (
 	"github.com/opensiterecovery/osr/internal/e2e/proctest"
 )
 
-// osrBin is the binary TestMain builds from ./cmd/osr.
-var osrBin string
+// osrBin and workloadBin are the binaries TestMain builds from ./cmd/osr and ./tools/workload.
+var osrBin, workloadBin string
 
 func TestMain(m *testing.M) {
 	bin, remove, err := proctest.Build("../../../cmd/osr")
@@ -26,6 +26,12 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	osrBin = bin
+	workloadBin = filepath.Join(filepath.Dir(bin), "workload")
+	if out, err := exec.Command("go", "build", "-o", workloadBin, "../../../tools/workload").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build ./tools/workload: %v\n%s", err, out)
+		remove()
+		os.Exit(2)
+	}
 	code := m.Run()
 	remove()
 	os.Exit(code)
