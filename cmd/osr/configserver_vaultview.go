@@ -21,7 +21,7 @@ func vaultInfrastructure(ctx context.Context, cl *apiclient.Client, vaultName st
 	for _, cs := range css {
 		inf.ConfigurationServers = append(inf.ConfigurationServers, csViewFromVault(cs, vaultName, c))
 	}
-	return inf, nil
+	return inf, addVaultVCenters(ctx, cl, vaultName, inf) // discovery_vault.go
 }
 
 func csViewFromVault(cs vault.ConfigServer, vaultName string, c clock.Clock) configserver.CSView {

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/opensiterecovery/osr/internal/apiclient"
+	"github.com/opensiterecovery/osr/internal/configserver"
 	"github.com/opensiterecovery/osr/internal/vault"
 	"github.com/opensiterecovery/osr/internal/vcenter"
 )
@@ -186,4 +189,26 @@ func (a *app) vcVaultRemove(cmd *cobra.Command, f *vcenterVault, name string) er
 		return err
 	}
 	return vcOutcome(a.stdout, name+" removed", last)
+}
+
+// addVaultVCenters puts the vault's vCenters beside their configuration servers in an
+// infrastructure view (osr infrastructure --from-vault), as the configuration server's own view
+// lists its vCenters.
+func addVaultVCenters(ctx context.Context, c *apiclient.Client, vaultName string, inf *configserver.Infrastructure) error {
+	var vs []vault.VCenterView
+	if err := c.Do(ctx, http.MethodGet, vcPath(vaultName), nil, &vs); err != nil {
+		return err
+	}
+	for i := range inf.ConfigurationServers {
+		cs := &inf.ConfigurationServers[i]
+		cs.VCenters = []vcenter.Summary{}
+		for _, v := range vs {
+			if v.ConfigServer != cs.Name {
+				continue
+			}
+			cs.VCenters = append(cs.VCenters, vcenter.Summary{Name: v.Name, Address: net.JoinHostPort(v.Address, strconv.Itoa(v.Port)),
+				Status: vcenter.Status(v.Status), Reason: v.Error, LastSync: v.LastSync, VMs: v.VMs})
+		}
+	}
+	return nil
 }

@@ -186,6 +186,11 @@ func TestVCentersThroughVault(t *testing.T) {
 		listed[1].Name != "vc2" || listed[1].Status != "Disconnected" || listed[1].Error != wantErr {
 		t.Fatalf("vcenter list --vault --json: %+v %v", listed, err)
 	}
+	// osr infrastructure --from-vault shows the vault's vCenters beside their configuration server.
+	out = p.ok("infrastructure", "--from-vault", "--vault", "lab", "--server", v.URL, "--token-file", tokenFile, "--ca-file", caFile)
+	if !strings.Contains(out, "vc2") || !strings.Contains(out, "vCenter") || !strings.Contains(out, wantErr+"; 0 VMs") {
+		t.Fatalf("infrastructure --from-vault:\n%s", out)
+	}
 	// Errors of the API come back word for word.
 	if _, errOut, code := run("vcenter", "add", "--name", "vc3", "--address", host, "--port", sport, "--account", "vc"); code != 1 ||
 		errOut != fmt.Sprintf("osr: vcenter vc3: %s:%s is already added as vc1\n", host, sport) {
