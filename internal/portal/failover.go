@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,6 +24,8 @@ type foRecord struct {
 	BytesDone  int64      `json:"bytes_done"`
 	BytesTotal int64      `json:"bytes_total"`
 	Error      string     `json:"error"`
+	VerifyBoot bool       `json:"verify_boot"`
+	BootCheck  *foBoot    `json:"boot_check"`
 	Result     *struct {
 		Location       string   `json:"location"`
 		Disks          []string `json:"disks"`
@@ -36,6 +39,18 @@ type foRecord struct {
 		} `json:"nics"`
 	} `json:"definition"`
 }
+
+// foBoot is a record's boot check (internal/failover's BootCheck).
+type foBoot struct {
+	Passed   bool          `json:"passed"`
+	Marker   string        `json:"marker"`
+	Duration time.Duration `json:"duration_ns"`
+	Console  []string      `json:"console"`
+	Error    string        `json:"error"`
+}
+
+// Seconds is the boot check's wall time ("6.4 s").
+func (b *foBoot) Seconds() string { return fmt.Sprintf("%.1f s", b.Duration.Seconds()) }
 
 type foStatus struct {
 	Machine   string    `json:"machine"`
@@ -132,7 +147,8 @@ func (p *Portal) failoverPost(w http.ResponseWriter, r *http.Request, s *session
 	var body any
 	switch action {
 	case "test":
-		path, body = "/failover/test", map[string]any{"point": f.Get("point"), "network": strings.TrimSpace(f.Get("network")), "target": f.Get("target")}
+		path, body = "/failover/test", map[string]any{"point": f.Get("point"), "network": strings.TrimSpace(f.Get("network")), "target": f.Get("target"),
+			"verify_boot": f.Get("verify_boot") == "on"}
 	case "cleanup":
 		path = "/failover/test/cleanup"
 	case "run":
@@ -141,7 +157,8 @@ func (p *Portal) failoverPost(w http.ResponseWriter, r *http.Request, s *session
 		if shutdown {
 			pt = "latest"
 		}
-		path, body = "/failover/run", map[string]any{"point": pt, "target": f.Get("target"), "shutdown_source": shutdown}
+		path, body = "/failover/run", map[string]any{"point": pt, "target": f.Get("target"), "shutdown_source": shutdown,
+			"verify_boot": f.Get("verify_boot") == "on"}
 	case "change-point":
 		path, body = "/failover/change-point", map[string]any{"point": f.Get("point")}
 	case "commit":
