@@ -9,6 +9,10 @@
 // lock row with a lease: a vault service that dies mid-job leaves a lock that the next one takes
 // over (failing the job), and a retry resumes the provider's work for the same run.
 //
+// A test failover or failover with verify_boot boots the machine from its new disks once they are
+// written (Config.BootCheck, the boot check of internal/bootcheck; local targets only) and fails
+// its job when the machine does not boot; the disks stay for inspection.
+//
 // New builds a Service on a *vault.Service; Routes gives its API endpoints, which are served by
 // the vault through vault.Config.ExtraRoutes (see API for the two-step wiring). Providers come
 // from one explicit registry (Config.Providers) built by the caller. docs/failover.md is the
