@@ -124,7 +124,8 @@ func (e *env) waitBoot(id string) vault.Job {
 
 // TestVerifyBootTestFailover: a test failover with verify_boot boots the machine from its new
 // disks; the job's result and the record say it passed and how long the boot took; the disks
-// are the point's, unchanged by the boot; cleanup removes them.
+// are the point's, unchanged by the boot; cleanup removes them. A failover with verify_boot
+// then boots too, and the item is failed over.
 func TestVerifyBootTestFailover(t *testing.T) {
 	e := newEnv(t, db.SQLite, withBootCheck(t, 4*time.Minute))
 	good, _ := e.addBootMachine()
@@ -161,6 +162,16 @@ func TestVerifyBootTestFailover(t *testing.T) {
 	if left, _ := os.ReadDir(e.out); len(left) != 0 {
 		t.Fatalf("target directory holds %v after cleanup", left)
 	}
+	// A failover with verify_boot: the item is failed over once the machine booted.
+	op = e.startOp("boot01/failover/run", FailoverRequest{Point: good, VerifyBoot: true})
+	if j := e.waitBoot(op.Job.ID); j.State != vault.JobSucceeded || !strings.HasSuffix(j.Result, " (OSR-BOOT-OK on the serial console)") {
+		t.Fatalf("failover job %+v", j)
+	}
+	st := e.status("boot01")
+	if rec := st.Failover; st.ItemState != vault.StateFailedOver || rec.State != RecordSucceeded || rec.BootCheck == nil || !rec.BootCheck.Passed {
+		t.Fatalf("status %+v failover %+v", st, st.Failover)
+	}
+	t.Logf("boot check wall time (failover of boot01, raw): %s", st.Failover.BootCheck.Duration.Round(time.Millisecond))
 }
 
 // TestVerifyBootFails: a disk that does not boot fails the test failover's job and the
