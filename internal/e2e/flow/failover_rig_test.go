@@ -254,7 +254,7 @@ type planRun struct {
 	} `json:"steps"`
 }
 
-// bootCheck replicates the boot-check test disk (internal/bootcheck/bootdisk) as machine boot01,
+// bootCheck replicates the boot-check test disk (internal/bootcheck/bootdisk) as machine fo-boot01,
 // then runs a recovery plan's test failover with --verify-boot (the CLI's boot check) and its
 // cleanup; it logs the boot check's wall time.
 func (f *foFlow) bootCheck(root string) {
@@ -269,8 +269,8 @@ func (f *foFlow) bootCheck(root string) {
 	}
 	t.Logf("boot disk built in %v", time.Since(start).Round(time.Millisecond))
 	dev := loopDevice(t, img)
-	f.protect("boot01", dev, false)
-	f.ok("recovery plan boot created: 1 groups, 1 machines\n", "plan", "create", "boot", "--group", "boot01")
+	f.protect("fo-boot01", dev, false)
+	f.ok("recovery plan boot created: 1 groups, 1 machines\n", "plan", "create", "boot", "--group", "fo-boot01")
 	out, code := osr(t, f.env, "plan", "test", "boot", "--verify-boot", "--network", "isolated", "--target", "raw", "--json")
 	var run planRun
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &run); err != nil || code != 0 {
@@ -278,9 +278,9 @@ func (f *foFlow) bootCheck(root string) {
 	}
 	var boot float64
 	for _, st := range run.Steps {
-		if st.Name == "boot01" {
+		if st.Name == "fo-boot01" {
 			if st.State != "succeeded" || st.BootSeconds <= 0 {
-				t.Fatalf("boot check of boot01: %+v", st)
+				t.Fatalf("boot check of fo-boot01: %+v", st)
 			}
 			boot = st.BootSeconds
 		}
@@ -288,12 +288,12 @@ func (f *foFlow) bootCheck(root string) {
 	if run.State != "succeeded" || boot == 0 {
 		t.Fatalf("plan test run: %+v", run)
 	}
-	t.Logf("boot check of boot01 (qemu TCG, marker %s): %.1f s", bootdisk.DefaultMarker, boot)
+	t.Logf("boot check of fo-boot01 (qemu TCG, marker %s): %.1f s", bootdisk.DefaultMarker, boot)
 	out, code = osr(t, f.env, "plan", "cleanup", "boot")
 	if code != 0 {
 		t.Fatalf("osr plan cleanup boot: exit %d\n%s", code, out)
 	}
-	if st := f.status("boot01"); st.Test != nil {
-		t.Fatalf("boot01's test failover after the plan's cleanup: %+v", st.Test)
+	if st := f.status("fo-boot01"); st.Test != nil {
+		t.Fatalf("fo-boot01's test failover after the plan's cleanup: %+v", st.Test)
 	}
 }

@@ -31,9 +31,10 @@ func TestFailoverFlow(t *testing.T) {
 	needTools(t, map[string]string{"qemu-img": "qemu-utils", "fsck.ext4": "e2fsprogs", "losetup": "mount", "mount": "mount"})
 	requireCommands(t)
 	// The agents' eBPF trackers stay pinned when they stop (to resume tracking); these machines
-	// do not come back. Registered first, so that it runs after the processes stopped.
+	// do not come back. Registered first, so that it runs after the processes stopped. The names
+	// are this test's alone: suites of other packages run at the same time with their own agents.
 	t.Cleanup(func() {
-		for _, m := range []string{"web01", "boot01"} {
+		for _, m := range []string{"fo-web01", "fo-boot01"} {
 			_ = os.RemoveAll(filepath.Join("/sys/fs/bpf/osr", m))
 		}
 	})
@@ -42,7 +43,7 @@ func TestFailoverFlow(t *testing.T) {
 	_, root := ext4Loop(t, 8<<10)
 	f := startUp(t, root)
 
-	web := f.protect("web01", srcDev, true)
+	web := f.protect("fo-web01", srcDev, true)
 	wl := f.startWorkload(srcMnt)
 	f.waitNewPoint(web.name, time.Now())
 
@@ -52,11 +53,11 @@ func TestFailoverFlow(t *testing.T) {
 		dirs[format] = filepath.Join(root, "fo-"+format)
 		f.ok("target "+format+" (local) added\n", "target", "add", "--name", format, "--provider", "local", "--dir", dirs[format], "--format", format)
 	}
-	f.refused(1, `osr: network default of nic nic0 of machine web01 is not mapped: add a network mapping for it (osr network-mapping add --source-network "default" ...)`+"\n",
-		"failover", "test", "web01", "--network", "isolated", "--target", "raw")
+	f.refused(1, `osr: network default of nic nic0 of machine fo-web01 is not mapped: add a network mapping for it (osr network-mapping add --source-network "default" ...)`+"\n",
+		"failover", "test", "fo-web01", "--network", "isolated", "--target", "raw")
 	f.ok("network default maps to dr-net (test: dr-test), addresses keep\n",
 		"network-mapping", "add", "--source-network", "default", "--target-network", "dr-net", "--test-network", "dr-test")
-	f.refused(1, "osr: vault default has 3 failover targets (qcow2, raw, vhd): choose one\n", "failover", "test", "web01")
+	f.refused(1, "osr: vault default has 3 failover targets (qcow2, raw, vhd): choose one\n", "failover", "test", "fo-web01")
 
 	// Test failover to raw at the newest committed point, while the workload writes.
 	st := f.testFailover(web.name, "latest-processed", "raw")
@@ -65,7 +66,7 @@ func TestFailoverFlow(t *testing.T) {
 	checkImage(t, exp, rec.Result.Disks[0], "raw", 128<<20)
 	sum := checkExt4(t, rec.Result.Disks[0], wl, *rec.PointTime, f.slack(web.name, rec.PointID))
 	t.Logf("test failover (raw) at point %s: fsck clean, %s; RTO %s", rec.PointID[:12], sum, f.rto(rec.JobID))
-	f.checkDefinition(rec, "web01-test", "isolated")
+	f.checkDefinition(rec, "fo-web01-test", "isolated")
 	f.cleanup(web.name, "raw", dirs["raw"])
 	// The same point as VHD and qcow2.
 	for _, format := range []string{"vhd", "qcow2"} {
@@ -91,11 +92,11 @@ func TestFailoverFlow(t *testing.T) {
 	f.cleanup(web.name, "raw", dirs["raw"])
 
 	// Bad input: clear errors, exit 1, nothing changed.
-	f.refused(1, "osr: machine web01 has no recovery point 0badc0de00\n", "failover", "test", "web01", "--point", "0badc0de00", "--network", "isolated", "--target", "raw")
-	f.refused(1, "osr: machine web01 has no recovery point at or before 2020-01-01T00:00:00Z\n", "failover", "run", "web01", "--point", "2020-01-01T00:00:00Z", "--target", "raw")
+	f.refused(1, "osr: machine fo-web01 has no recovery point 0badc0de00\n", "failover", "test", "fo-web01", "--point", "0badc0de00", "--network", "isolated", "--target", "raw")
+	f.refused(1, "osr: machine fo-web01 has no recovery point at or before 2020-01-01T00:00:00Z\n", "failover", "run", "fo-web01", "--point", "2020-01-01T00:00:00Z", "--target", "raw")
 	f.refused(1, "osr: machine db02 is not protected\n", "failover", "test", "db02", "--network", "isolated", "--target", "raw")
 	f.refused(1, "osr: machine db02 is not protected\n", "failover", "run", "db02", "--target", "raw")
-	f.refused(1, "osr: target nowhere does not exist\n", "failover", "test", "web01", "--network", "isolated", "--target", "nowhere")
+	f.refused(1, "osr: target nowhere does not exist\n", "failover", "test", "fo-web01", "--network", "isolated", "--target", "nowhere")
 
 	// Planned failover during the workload. The agent is paused (SIGSTOP) while the request is
 	// made, so that the operation is still running when a second one is tried.
@@ -194,7 +195,7 @@ func (f *foFlow) plannedFailover(m *machine, wl, dir, older string) {
 	if st := f.status(m.name); st.ItemState != vault.StateCommitted || st.Failover.State != failover.RecordCommitted {
 		t.Fatalf("status after commit: item %s, record %s", st.ItemState, st.Failover.State)
 	}
-	f.refused(1, "osr: the failover of machine web01 is committed: its recovery point can no longer change\n",
+	f.refused(1, "osr: the failover of machine fo-web01 is committed: its recovery point can no longer change\n",
 		"failover", "change-point", m.name, "--point", "latest-processed")
 	f.ok("failover of "+m.name+" at point "+pt+" migration-completed\n", "migration", "complete", m.name)
 	if st := f.status(m.name); st.ItemState != vault.StateMigrationCompleted || st.Failover.State != failover.RecordMigrationCompleted {

@@ -28,9 +28,6 @@ func TestWholeFlow(t *testing.T) {
 			t.Fatalf("osr %s is not registered (cmd/osr: a.mobilityInstallCommand() under mobility, a.processServerInstallCommand() under process-server):\n%s", strings.Join(c, " "), out)
 		}
 	}
-	// The agent's eBPF tracker stays pinned when it stops (to resume tracking); this machine does
-	// not come back. Registered first, so that it runs after the processes stopped.
-	t.Cleanup(func() { _ = os.RemoveAll("/sys/fs/bpf/osr/web01") })
 	// The file systems come before the processes: their cleanups run after the processes stop.
 	dev := sourceDisk(t)
 	// Every data directory and cache on a file system of its own (sparse, 8 GiB: the caches need
