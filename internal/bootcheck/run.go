@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/opensiterecovery/osr/internal/childproc"
 	"github.com/opensiterecovery/osr/internal/target"
 )
 
@@ -31,10 +31,8 @@ func (c *Checker) Check(ctx context.Context, def target.Definition, dir string) 
 	}
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := exec.CommandContext(qctx, path, args...)
-	ownGroup(cmd)
-	cmd.WaitDelay = 5 * time.Second
-	var stderr tailBuffer
+	cmd := childproc.Command(qctx, path, args...)
+	var stderr childproc.Tail
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -88,7 +86,7 @@ func (c *Checker) Check(ctx context.Context, def target.Definition, dir string) 
 		if werr != nil {
 			status = werr.Error()
 		}
-		return nil, &ExitError{Machine: def.Name, Status: status, Stderr: stderr.lastLine(), Tail: con.tail()}
+		return nil, &ExitError{Machine: def.Name, Status: status, Stderr: stderr.LastLine(), Tail: con.tail()}
 	case <-timer.C:
 		stop()
 		return nil, &TimeoutError{Machine: def.Name, Timeout: c.cfg.Timeout, Markers: c.cfg.Markers, Tail: con.tail()}
@@ -182,27 +180,4 @@ func (c *console) tail() []string {
 		out = out[len(out)-c.keep:]
 	}
 	return out
-}
-
-// tailBuffer keeps the last 4 KiB written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 4096 {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-4096:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) lastLine() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -1,41 +1,24 @@
 package drill
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 
 	"github.com/opensiterecovery/osr/internal/vault"
+	"github.com/opensiterecovery/osr/internal/vault/extraapi"
 )
 
 // API serves drills under the vault's API: the vault is built with API.Routes in its
 // Config.ExtraRoutes, then the drill service is bound with Bind (503 until then).
 type API struct {
-	svc atomic.Pointer[Service]
+	extraapi.Bound[Service]
 }
 
-// Bind makes the endpoints use s.
-func (a *API) Bind(s *Service) { a.svc.Store(s) }
-
-type handler func(ctx context.Context, s *Service, r *http.Request) (int, any, error)
+type handler = extraapi.Handler[Service]
 
 func (a *API) wrap(h handler) func(ctx context.Context, r *http.Request) (int, any, error) {
-	return func(ctx context.Context, r *http.Request) (int, any, error) {
-		s := a.svc.Load()
-		if s == nil {
-			return 0, nil, vault.Errorf(http.StatusServiceUnavailable, "drills are not ready yet")
-		}
-		status, body, err := h(ctx, s, r)
-		if err != nil {
-			return 0, nil, err
-		}
-		return status, body, nil
-	}
+	return a.Wrap("drills are not ready yet", h)
 }
 
 // Routes are the drill endpoints (docs/api/openapi.yaml).
@@ -48,7 +31,7 @@ func (a *API) Routes() []vault.ExtraRoute {
 		})},
 		{Method: "POST", Path: base, Permission: "write", Handler: a.wrap(func(ctx context.Context, s *Service, r *http.Request) (int, any, error) {
 			var req CreateRequest
-			if err := decodeBody(r, &req); err != nil {
+			if err := extraapi.ReadBody(r, &req, false); err != nil {
 				return 0, nil, err
 			}
 			d, err := s.Create(ctx, r.PathValue("vault"), req)
@@ -78,33 +61,4 @@ func (a *API) Routes() []vault.ExtraRoute {
 			return http.StatusOK, rs, err
 		})},
 	}
-}
-
-// decodeBody reads a JSON request body strictly into v: one object, no unknown fields.
-func decodeBody(r *http.Request, v any) error {
-	b, err := io.ReadAll(r.Body)
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return vault.Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", vault.MaxBodyBytes)
-	}
-	if err != nil {
-		return badRequest("read request body: %v", err)
-	}
-	return decodeJSON(b, v)
-}
-
-// decodeJSON decodes one JSON object with known fields only into v.
-func decodeJSON(b []byte, v any) error {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return badRequest("request body is empty")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest("request body is not valid: %v", err)
-	}
-	if dec.More() {
-		return badRequest("request body has data after the JSON object")
-	}
-	return nil
 }

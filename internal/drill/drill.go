@@ -2,9 +2,7 @@ package drill
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,25 +116,9 @@ func (s *Service) Close() error {
 // Wait blocks until no firing of this service is going on.
 func (s *Service) Wait() { s.wg.Wait() }
 
-func ns(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNS(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
-func randomID(prefix string) string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
+func ns(t time.Time) int64          { return vault.UnixNano(t) }
+func fromNS(n int64) time.Time      { return vault.FromUnixNano(n) }
+func randomID(prefix string) string { return vault.NewID(prefix) }
 
 func badRequest(format string, args ...any) error {
 	return vault.Errorf(http.StatusBadRequest, format, args...)
@@ -214,7 +196,7 @@ func (s *Service) Create(ctx context.Context, vaultName string, req CreateReques
 
 const drillCols = `id, name, plan, machine, cron, options_json, next_run, created_by, created`
 
-func scanDrill(sc interface{ Scan(...any) error }, vaultName string) (*Drill, error) {
+func scanDrill(sc db.Scanner, vaultName string) (*Drill, error) {
 	d := &Drill{Vault: vaultName}
 	var opts string
 	var next, created int64
@@ -248,19 +230,7 @@ func (s *Service) List(ctx context.Context, vaultName string) ([]*Drill, error) 
 		return nil, err
 	}
 	rows, err := s.db.Query(ctx, `SELECT `+drillCols+` FROM drills WHERE vault_id = ? ORDER BY name`, v.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*Drill{}
-	for rows.Next() {
-		d, err := scanDrill(rows, v.Name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return db.Collect(rows, err, func(sc db.Scanner) (*Drill, error) { return scanDrill(sc, v.Name) })
 }
 
 // Delete removes a drill and its reports.

@@ -1,6 +1,10 @@
 package drill
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/opensiterecovery/osr/internal/vault/extraapi"
+)
 
 // FuzzDecodeCreateRequest: the API body decoder accepts one JSON object with known fields or
 // gives an error; a decoded drill's schedule parses or gives an error; nothing panics.
@@ -8,7 +12,7 @@ func FuzzDecodeCreateRequest(f *testing.F) {
 	f.Add([]byte(`{"plan":"shop","cron":"30 2 * * sun","verify_boot":true,"timezone":"UTC"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r CreateRequest
-		if err := decodeJSON(b, &r); err != nil {
+		if err := extraapi.DecodeJSON(b, &r); err != nil {
 			return
 		}
 		schedule(r.Cron, "")

@@ -2,8 +2,6 @@ package failover
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,32 +13,11 @@ import (
 	"github.com/opensiterecovery/osr/internal/vault"
 )
 
-func randomID(prefix string) string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
-
-func ns(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNS(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
+// The vault's helpers under the short names this package uses.
+func randomID(prefix string) string  { return vault.NewID(prefix) }
+func ns(t time.Time) int64           { return vault.UnixNano(t) }
+func fromNS(n int64) time.Time       { return vault.FromUnixNano(n) }
+func timePtr(t time.Time) *time.Time { return vault.TimePtr(t) }
 
 func badRequest(format string, args ...any) error {
 	return vault.Errorf(http.StatusBadRequest, format, args...)
@@ -59,19 +36,13 @@ func userError(err error) bool {
 }
 
 var (
-	// names of targets and NICs, as the vault names its objects
-	objectName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
 	// networks as vCenter and clouds name them: spaces and a few separators allowed
 	networkName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._:()-]{0,126}$`)
 	nicName     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,62}$`)
 )
 
-func checkObjectName(what, s string) error {
-	if !objectName.MatchString(s) {
-		return badRequest("%s name %q is not valid: use 1 to 63 characters a-z, 0-9, '.', '-', starting with a letter or digit", what, s)
-	}
-	return nil
-}
+// checkObjectName validates the name of a target or NIC as the vault does its objects'.
+func checkObjectName(what, s string) error { return vault.CheckName(what, s) }
 
 func checkNetwork(what, s string) error {
 	if !networkName.MatchString(s) || strings.TrimSpace(s) != s {

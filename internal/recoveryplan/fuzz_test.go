@@ -2,6 +2,8 @@ package recoveryplan
 
 import (
 	"testing"
+
+	"github.com/opensiterecovery/osr/internal/vault/extraapi"
 )
 
 // FuzzParseFile: a plan file parses or gives an error, never panics; what parses validates or
@@ -22,7 +24,7 @@ func FuzzDecodeCreateRequest(f *testing.F) {
 	f.Add([]byte(`{"name":"shop","groups":[{"machines":["db01"],"before":"/srv/a.sh"},{"machines":["web01"]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r CreateRequest
-		if err := decodeJSON(b, &r); err != nil {
+		if err := extraapi.DecodeJSON(b, &r); err != nil {
 			return
 		}
 		if err := r.validate(); err == nil && (len(r.Groups) == 0 || r.Name == "") {

@@ -2,7 +2,6 @@ package recoveryplan
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -132,20 +131,4 @@ func ParseFile(b []byte) (*CreateRequest, error) {
 		return nil, errors.New("plan file: more than one document")
 	}
 	return &r, nil
-}
-
-// decodeJSON decodes a request body strictly into v: one object, no unknown fields.
-func decodeJSON(b []byte, v any) error {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return errors.New("request body is empty")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("request body is not valid: %v", err)
-	}
-	if dec.More() {
-		return errors.New("request body has data after the JSON object")
-	}
-	return nil
 }

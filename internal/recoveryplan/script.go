@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/opensiterecovery/osr/internal/childproc"
 	"github.com/opensiterecovery/osr/internal/vault"
 )
 
@@ -20,7 +19,7 @@ func (s *Service) script(ctx context.Context, v *vault.Vault, p *Plan, runID, op
 	s.stepState(ctx, runID, st.Seq, StateRunning, start, time.Time{}, "", "", 0, "", "")
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.ScriptTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(sctx, st.Name)
+	cmd := childproc.Command(sctx, st.Name)
 	cmd.Env = append(append([]string(nil), s.cfg.Environ...),
 		"OSR_VAULT="+v.Name,
 		"OSR_PLAN="+p.Name,
@@ -31,8 +30,7 @@ func (s *Service) script(ctx context.Context, v *vault.Vault, p *Plan, runID, op
 		"OSR_PLAN_STEP="+st.Kind,
 		"OSR_PLAN_MACHINES="+strings.Join(g.Machines, " "),
 	)
-	cmd.WaitDelay = 5 * time.Second
-	var out tail
+	var out childproc.Tail
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	var runErr error
@@ -44,7 +42,7 @@ func (s *Service) script(ctx context.Context, v *vault.Vault, p *Plan, runID, op
 		runErr = errStopped
 	default:
 		runErr = fmt.Errorf("%s: %s script %s failed: %v", label, st.Kind, st.Name, err)
-		if l := out.lastLine(); l != "" {
+		if l := out.LastLine(); l != "" {
 			runErr = fmt.Errorf("%w: %s", runErr, l)
 		}
 	}
@@ -54,31 +52,4 @@ func (s *Service) script(ctx context.Context, v *vault.Vault, p *Plan, runID, op
 	}
 	s.stepState(ctx, runID, st.Seq, state, start, s.clock.Now(), "", "", 0, out.String(), msg)
 	return runErr
-}
-
-// tail keeps the last 4 KiB of a script's output.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 4096 {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-4096:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.ToValidUTF8(string(t.buf), "?")
-}
-
-func (t *tail) lastLine() string {
-	lines := strings.Split(strings.TrimSpace(t.String()), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
 }

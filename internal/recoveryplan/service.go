@@ -113,19 +113,8 @@ func (s *Service) Close() error {
 // Wait blocks until no run of this service is going on (for tests and shutdown).
 func (s *Service) Wait() { s.wg.Wait() }
 
-func ns(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNS(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func ns(t time.Time) int64     { return vault.UnixNano(t) }
+func fromNS(n int64) time.Time { return vault.FromUnixNano(n) }
 
 func badRequest(format string, args ...any) error {
 	return vault.Errorf(http.StatusBadRequest, format, args...)
@@ -201,7 +190,7 @@ func checkScript(path string) error {
 
 const planCols = `name, description, groups_json, machine_count, created_by, created`
 
-func scanPlan(sc interface{ Scan(...any) error }, vaultName string) (*Plan, error) {
+func scanPlan(sc db.Scanner, vaultName string) (*Plan, error) {
 	p := &Plan{Vault: vaultName}
 	var groups string
 	var created int64
@@ -235,19 +224,7 @@ func (s *Service) List(ctx context.Context, vaultName string) ([]*Plan, error) {
 		return nil, err
 	}
 	rows, err := s.db.Query(ctx, `SELECT `+planCols+` FROM recovery_plans WHERE vault_id = ? ORDER BY name`, v.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*Plan{}
-	for rows.Next() {
-		p, err := scanPlan(rows, v.Name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return db.Collect(rows, err, func(sc db.Scanner) (*Plan, error) { return scanPlan(sc, v.Name) })
 }
 
 // Delete removes a plan and its finished runs. A plan with a run going on is not deleted (409).

@@ -16,28 +16,32 @@ func (s *Service) seqID(prefix string) string {
 	return fmt.Sprintf("%s%016x%s", prefix, s.seq.Add(1), hex.EncodeToString(b))
 }
 
-func newID(prefix string) string {
+// NewID returns prefix followed by 16 random hex digits: the IDs of the vault's objects and of
+// the services that keep theirs in its database.
+func NewID(prefix string) string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return prefix + hex.EncodeToString(b)
 }
 
-func ns(t time.Time) int64 {
+// UnixNano is a time as the vault's tables store it: Unix nanoseconds, 0 for the zero time.
+func UnixNano(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
 	return t.UnixNano()
 }
 
-func fromNS(n int64) time.Time {
+// FromUnixNano reads a time stored by UnixNano (in UTC; 0 is the zero time).
+func FromUnixNano(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
 }
 
-// timePtr renders a time for JSON: nil when zero.
-func timePtr(t time.Time) *time.Time {
+// TimePtr renders a time for JSON: nil when zero.
+func TimePtr(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
@@ -46,10 +50,18 @@ func timePtr(t time.Time) *time.Time {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
 
-// checkName validates a name of a vault, policy, machine, configuration server or user.
-func checkName(what, s string) error {
+// CheckName validates the name of a vault object (vault, policy, machine, configuration server,
+// user, target, NIC): a 400 that says what a name may be, or nil.
+func CheckName(what, s string) error {
 	if !nameRE.MatchString(s) {
 		return badRequest("%s name %q is not valid: use 1 to 63 characters a-z, 0-9, '.', '-', starting with a letter or digit", what, s)
 	}
 	return nil
 }
+
+// Short names the package's own code uses.
+func newID(prefix string) string     { return NewID(prefix) }
+func ns(t time.Time) int64           { return UnixNano(t) }
+func fromNS(n int64) time.Time       { return FromUnixNano(n) }
+func timePtr(t time.Time) *time.Time { return TimePtr(t) }
+func checkName(what, s string) error { return CheckName(what, s) }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package bootcheck
+package childproc
 
 import (
 	"os/exec"
