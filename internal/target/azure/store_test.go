@@ -3,21 +3,16 @@
 package azure_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
-	"github.com/opensiterecovery/osr/internal/crypto"
-	"github.com/opensiterecovery/osr/internal/storage/file"
 	"github.com/opensiterecovery/osr/internal/store"
 	"github.com/opensiterecovery/osr/internal/target"
+	"github.com/opensiterecovery/osr/internal/target/targettest"
 )
 
 // commitImage commits the image file as disk sda of a point of machine web01 in a new file://
@@ -26,52 +21,11 @@ import (
 func commitImage(t testing.TB, dir, img string) (*store.Point, []target.Disk) {
 	t.Helper()
 	ctx := context.Background()
-	be, err := file.Open(dir, file.Options{CreateIfMissing: true})
+	r, err := targettest.NewStore(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := store.Init(ctx, be, []byte("secret"), store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := r.NewWriter(ctx, "web01", nil, []store.DiskSpec{{Name: "sda", Size: st.Size()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const piece = 1 << 20
-	var g errgroup.Group
-	g.SetLimit(4)
-	zero := make([]byte, piece)
-	for off := int64(0); off < st.Size(); off += piece {
-		g.Go(func() error {
-			buf := make([]byte, min(piece, st.Size()-off))
-			if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
-				return err
-			}
-			if bytes.Equal(buf, zero[:len(buf)]) {
-				return nil
-			}
-			_, err := w.Disk("sda").WriteAt(buf, off)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	pt, err := w.Commit(ctx, store.CommitMeta{Time: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	disks, err := target.OpenStoreDisks(r, pt)
+	pt, disks, err := targettest.CommitImage(ctx, r, img, 1<<20, store.CommitMeta{Time: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}

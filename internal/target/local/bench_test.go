@@ -15,12 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
-	"github.com/opensiterecovery/osr/internal/crypto"
 	"github.com/opensiterecovery/osr/internal/storage/file"
 	"github.com/opensiterecovery/osr/internal/store"
 	"github.com/opensiterecovery/osr/internal/target"
+	"github.com/opensiterecovery/osr/internal/target/targettest"
 )
 
 // BenchmarkFailover2GiB: the RTO figure. A 2 GiB ext4 image full of files (scripts/mkimage.sh;
@@ -145,10 +143,9 @@ func timeCreate(b *testing.B, out, format, run string, pt *store.Point, disks []
 func commitFile(b *testing.B, dir, path string) (*store.Point, []target.Disk) {
 	b.Helper()
 	ctx := context.Background()
-	opts := store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}}
 	if os.Getenv("OSR_BENCH_REUSE") == "1" { // a store an earlier run left in OSR_BENCH_DIR
 		if be, err := file.Open(dir, file.Options{}); err == nil {
-			if r, err := store.Open(ctx, be, []byte("secret"), opts); err == nil {
+			if r, err := store.Open(ctx, be, []byte(targettest.Passphrase), targettest.StoreOptions()); err == nil {
 				if pt, err := r.ResolvePoint(ctx, "web01", "latest"); err == nil {
 					disks, err := target.OpenStoreDisks(r, pt)
 					if err != nil {
@@ -160,49 +157,11 @@ func commitFile(b *testing.B, dir, path string) (*store.Point, []target.Disk) {
 		}
 	}
 	os.RemoveAll(dir)
-	be, err := file.Open(dir, file.Options{CreateIfMissing: true})
+	r, err := targettest.NewStore(ctx, dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := store.Init(ctx, be, []byte("secret"), opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	w, err := r.NewWriter(ctx, "web01", nil, []store.DiskSpec{{Name: "sda", Size: st.Size()}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	const chunk = 4 << 20
-	g := errgroup.Group{}
-	g.SetLimit(4)
-	zero := make([]byte, chunk)
-	for off := int64(0); off < st.Size(); off += chunk {
-		g.Go(func() error {
-			buf := make([]byte, min(chunk, st.Size()-off))
-			if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
-				return err
-			}
-			if bytes.Equal(buf, zero[:len(buf)]) {
-				return nil
-			}
-			_, err := w.Disk("sda").WriteAt(buf, off)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		b.Fatal(err)
-	}
-	pt, err := w.Commit(ctx, store.CommitMeta{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	disks, err := target.OpenStoreDisks(r, pt)
+	pt, disks, err := targettest.CommitImage(ctx, r, path, 4<<20, store.CommitMeta{})
 	if err != nil {
 		b.Fatal(err)
 	}
