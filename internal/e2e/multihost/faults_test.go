@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,9 +38,12 @@ func TestFaults(t *testing.T) {
 	t.Logf("site up, every source protected, after %v", time.Since(begin).Round(time.Second))
 	stop := make(chan struct{})
 	errs := make(chan error, len(s.disks))
+	var writers sync.WaitGroup
 	for _, d := range s.disks {
-		go d.run(stop, 50*time.Millisecond, errs)
+		writers.Go(func() { d.run(stop, 50*time.Millisecond, errs) })
 	}
+	// The writers end before the disks' files are closed (their cleanups run after this).
+	defer writers.Wait()
 	defer close(stop)
 	seen := map[string]map[string]bool{}
 	s.verify(seen, errs)
