@@ -57,11 +57,13 @@ type finalSyncs struct {
 	orders  map[string]FinalSyncOrder  // by machine
 	reports map[string]FinalSyncReport // by machine: the newest report
 	drains  map[string][]psDrainBeat   // by process server: its last drainHistory heartbeats, oldest first
+	asks    map[string]int64           // by process server: its newest health ask (finalsync_ask.go)
 	changed chan struct{}              // closed and replaced when a report or a drain state arrives
 }
 
 type psDrainBeat struct {
 	n      uint64 // heartbeats received since the start
+	answer int64  // the health ask it answers (PSHealth.HealthAnswer); 0: none
 	drains []PSDrain
 }
 
@@ -152,8 +154,8 @@ func (f *finalSyncs) report(machine, id string) (FinalSyncReport, bool) {
 	return r, ok && r.ID == id
 }
 
-// psBeat records the drain state of a process server's heartbeat.
-func (f *finalSyncs) psBeat(ps string, d []PSDrain) {
+// psBeat records the drain state of a process server's heartbeat and the health ask it answers.
+func (f *finalSyncs) psBeat(ps string, d []PSDrain, answer int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.drains == nil {
@@ -164,7 +166,7 @@ func (f *finalSyncs) psBeat(ps string, d []PSDrain) {
 	if len(h) > 0 {
 		n = h[len(h)-1].n + 1
 	}
-	h = append(h, psDrainBeat{n: n, drains: slices.Clone(d)})
+	h = append(h, psDrainBeat{n: n, answer: answer, drains: slices.Clone(d)})
 	if len(h) > drainHistory {
 		h = slices.Delete(h, 0, len(h)-drainHistory)
 	}

@@ -181,8 +181,11 @@ func (s *Server) serveFinalSync(ctx context.Context, r vaultlink.Request) vaultl
 
 // serveLatestReceived waits until the machine's process server has committed every point it had
 // acknowledged when the request arrived, and answers with its newest committed point. "When the
-// request arrived" is the second process server heartbeat after it: the first one may carry a
-// health document read before.
+// request arrived" is the first heartbeat that answers the request's health ask
+// (finalsync_ask.go), or, from a process server that does not answer asks, the second heartbeat
+// after the request: the first one may carry a health document read before. While it waits, it
+// asks again every askEvery, so that the commit is seen within about that time of happening
+// rather than at the next periodic heartbeat.
 func (s *Server) serveLatestReceived(ctx context.Context, r vaultlink.Request) vaultlink.RequestReport {
 	m := r.Machine
 	ps, ok := s.registry.assigned(m)
@@ -196,16 +199,28 @@ func (s *Server) serveLatestReceived(ctx context.Context, r vaultlink.Request) v
 		return rep
 	}
 	n0, _, _ := s.registry.fsync.drain(ps, m)
+	ask, err := s.registry.askHealth(ps)
+	if err != nil { // the two-heartbeat rule still answers
+		s.cfg.Logger.Warn("ask the process server for a heartbeat", "process_server", ps, "err", err)
+	}
+	tick := time.NewTicker(askEvery)
+	defer tick.Stop()
 	var target uint64
 	haveTarget := false
 	for {
 		ch := s.registry.fsync.wait()
 		n, d, listed := s.registry.fsync.drain(ps, m)
-		if !haveTarget && n >= n0+2 {
-			td, tlisted := s.registry.fsync.drainAt(ps, m, n0+2)
-			target, haveTarget = td.DurableSeq, true
-			if !tlisted { // the process server has not seen the machine since it started: nothing in its cache
-				return vaultlink.RequestReport{State: FinalSyncSucceeded}
+		if !haveTarget {
+			td, tlisted, found := s.registry.fsync.answered(ps, m, ask)
+			if !found && n >= n0+2 {
+				td, tlisted = s.registry.fsync.drainAt(ps, m, n0+2)
+				found = true
+			}
+			if found {
+				if !tlisted { // the process server has not seen the machine since it started: nothing in its cache
+					return vaultlink.RequestReport{State: FinalSyncSucceeded}
+				}
+				target, haveTarget = td.DurableSeq, true
 			}
 		}
 		if haveTarget && listed && d.CommittedSeq >= target {
@@ -221,9 +236,18 @@ func (s *Server) serveLatestReceived(ctx context.Context, r vaultlink.Request) v
 			}
 			return failed("process server %s did not commit seq %d of %s in time (committed %d)", ps, target, m, d.CommittedSeq)
 		case <-ch:
+		case <-tick.C:
+			// Any answer to a later ask answers the first one too (its health is read later still).
+			if _, err := s.registry.askHealth(ps); err != nil {
+				s.cfg.Logger.Warn("ask the process server for a heartbeat", "process_server", ps, "err", err)
+			}
 		}
 	}
 }
+
+// askEvery is how often a latest-received request asks the process server for a heartbeat while
+// it waits.
+const askEvery = time.Second
 
 // reachable reports, as a failed request, an agent ("agent") or process server ("ps") whose
 // heartbeats stopped.

@@ -267,7 +267,7 @@ func (r *Registry) SetSerial(kind, name, serial string) error {
 func (r *Registry) BeatPS(name string, h PSHealth) error {
 	r.mu.Lock()
 	r.beats["ps/"+name] = seen{at: r.clock.Now(), ps: h}
-	r.fsync.psBeat(name, h.Drain)
+	r.fsync.psBeat(name, h.Drain, h.HealthAnswer)
 	var moved bool
 	for _, p := range r.st.ProcessServers {
 		if p.Name == name && h.Address != "" && h.Address != p.Address {
@@ -360,6 +360,7 @@ func (r *Registry) PSConfig(name string) (PSConfig, bool) {
 		return PSConfig{}, false
 	}
 	c := PSConfig{Version: r.st.ConfigVersion, Name: name, Machines: []PSMachine{}}
+	c.HealthAsk = r.fsync.asked(name)
 	if r.st.Desired != nil && r.st.Desired.Storage.URL != "" {
 		s := r.st.Desired.Storage
 		c.Storage = &s

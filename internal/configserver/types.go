@@ -14,6 +14,9 @@ import (
 type PSHealth struct {
 	// Drain is how far each machine's acknowledged points are committed (finalsync.go).
 	Drain []PSDrain `json:"drain,omitempty"`
+	// HealthAnswer is the newest PSConfig.HealthAsk the process server had when it read this
+	// health: the document was read after that ask (finalsync_ask.go). 0: not an answer.
+	HealthAnswer int64 `json:"health_answer,omitempty"`
 
 	Address          string   `json:"address,omitempty"`
 	Version          string   `json:"version,omitempty"`
@@ -102,6 +105,9 @@ type PSConfig struct {
 	Name     string             `json:"name"`
 	Storage  *vaultlink.Storage `json:"storage,omitempty"` // where to upload; absent until the vault sent it
 	Machines []PSMachine        `json:"machines"`
+	// HealthAsk, when it grows, asks for a heartbeat at once whose health is read after it; the
+	// heartbeat says so in PSHealth.HealthAnswer (finalsync_ask.go). 0: never asked.
+	HealthAsk int64 `json:"health_ask,omitempty"`
 }
 
 // PSMachine is a machine assigned to a process server.

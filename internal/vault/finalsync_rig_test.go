@@ -46,6 +46,8 @@ type fsRig struct {
 	agent  *mobility.Agent
 	stopAg context.CancelFunc // stops the agent's managed loop (heartbeats, configuration)
 	stopCS context.CancelFunc // stops the configuration server (its API and its vault loops)
+
+	psInterval time.Duration // between the process server's periodic heartbeats
 }
 
 func freeTCP(t *testing.T) int {
@@ -114,9 +116,16 @@ func background(t *testing.T, fn func(ctx context.Context)) context.CancelFunc {
 }
 
 // startFSRig starts everything; uploadLimit (bytes/s, 0: none) slows the process server's uploads.
+// The process server heartbeats every 100 ms.
 func startFSRig(t *testing.T, uploadLimit int64, shutdownHook string) *fsRig {
 	t.Helper()
-	r := &fsRig{t: t, v: vaulttest.StartVault(t), cclock: clock.NewFake(time.Now()), dir: t.TempDir()}
+	return startFSRigWith(t, uploadLimit, shutdownHook, 100*time.Millisecond)
+}
+
+// startFSRigWith is startFSRig with the process server's heartbeat interval.
+func startFSRigWith(t *testing.T, uploadLimit int64, shutdownHook string, psInterval time.Duration) *fsRig {
+	t.Helper()
+	r := &fsRig{t: t, v: vaulttest.StartVault(t), cclock: clock.NewFake(time.Now()), dir: t.TempDir(), psInterval: psInterval}
 	// The file systems come before the processes: their cleanups run after the processes stop.
 	r.dev, r.mnt = ext4Loop(t, r.dir)
 	ctx := context.Background()
@@ -293,7 +302,7 @@ func (r *fsRig) startPS(pc *processserver.Config, uploadLimit int64) {
 		t.Fatalf("process server heartbeat: %v", err)
 	}
 	background(t, func(ctx context.Context) {
-		cs.Run(ctx, csclient.RunConfig{Interval: 100 * time.Millisecond, Wait: 2 * time.Second,
+		cs.Run(ctx, csclient.RunConfig{Interval: r.psInterval, Wait: 2 * time.Second,
 			Heartbeat: func() any { return r.ps.Health() }, OnConfig: func(context.Context, json.RawMessage) {}})
 	})
 }

@@ -48,11 +48,19 @@ func (c *Client) Run(ctx context.Context, rc RunConfig) error {
 	if rc.Logger == nil {
 		rc.Logger = slog.New(slog.DiscardHandler)
 	}
-	go c.followConfig(ctx, rc)
+	asks := &healthAsks{ch: make(chan struct{}, 1)}
+	go c.followConfig(ctx, rc, asks)
 	t := time.NewTicker(rc.Interval)
 	defer t.Stop()
 	for {
-		ans, err := c.Heartbeat(ctx, rc.Heartbeat())
+		ask := asks.newest() // before the health is read: the heartbeat answers it
+		hb := rc.Heartbeat()
+		body, err := withAnswer(hb, ask)
+		if err != nil {
+			rc.Logger.Error("heartbeat body", "err", err)
+			body = hb
+		}
+		ans, err := c.Heartbeat(ctx, body)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			rc.Logger.Warn("heartbeat to the configuration server failed", "err", err)
@@ -68,11 +76,12 @@ func (c *Client) Run(ctx context.Context, rc RunConfig) error {
 			return ctx.Err()
 		case <-t.C:
 		case <-rc.Kick:
+		case <-asks.ch:
 		}
 	}
 }
 
-func (c *Client) followConfig(ctx context.Context, rc RunConfig) {
+func (c *Client) followConfig(ctx context.Context, rc RunConfig, asks *healthAsks) {
 	var since int64 = -1
 	for ctx.Err() == nil {
 		var raw json.RawMessage
@@ -82,6 +91,7 @@ func (c *Client) followConfig(ctx context.Context, rc RunConfig) {
 			var pc *configserver.PSConfig
 			if pc, err = c.PSConfig(ctx, since, rc.Wait); err == nil {
 				version = pc.Version
+				asks.saw(pc.HealthAsk)
 				raw, err = json.Marshal(pc)
 			}
 		} else {
