@@ -6,7 +6,7 @@
 # then stops the servers.
 #
 # Usage: scripts/test.sh            (CI calls exactly this)
-# Env:   OSR_FUZZTIME (default 5s per fuzz target), OSR_SKIP_FUZZ=1 to skip fuzzing locally.
+# Env:   OSR_FUZZTIME (default 2s per fuzz target), OSR_SKIP_FUZZ=1 to skip fuzzing locally.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -53,9 +53,11 @@ go vet ./...
 echo "== cross-build (linux/amd64, linux/arm64, windows/amd64)" >&2
 scripts/cross-build.sh
 echo "== go test" >&2
-go test -race -count=1 -timeout 20m ./...
+# Four packages at a time: the end-to-end suites spend most of their time waiting on cadences,
+# heartbeats and boots, not on the two cores.
+go test -race -count=1 -p 4 -timeout 20m ./...
 if [[ ${OSR_SKIP_FUZZ:-} != 1 ]]; then
-	echo "== fuzz (${OSR_FUZZTIME:-5s} per target)" >&2
-	scripts/fuzz-short.sh "${OSR_FUZZTIME:-5s}"
+	echo "== fuzz (${OSR_FUZZTIME:-2s} per target)" >&2
+	scripts/fuzz-short.sh "${OSR_FUZZTIME:-2s}"
 fi
 echo "== all tests passed" >&2
