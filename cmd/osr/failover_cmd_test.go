@@ -1,19 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,9 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opensiterecovery/osr/internal/apiclient"
 	"github.com/opensiterecovery/osr/internal/clock"
-	"github.com/opensiterecovery/osr/internal/crypto"
 	"github.com/opensiterecovery/osr/internal/failover"
 	"github.com/opensiterecovery/osr/internal/store"
 	"github.com/opensiterecovery/osr/internal/vault"
@@ -35,9 +25,8 @@ import (
 // foCLI is a vault service with the failover endpoints (wired by withFailover, as the vault
 // commands do) and the failover commands run in-process against it.
 type foCLI struct {
-	t    *testing.T
+	cliHarness
 	dir  string
-	env  map[string]string
 	vs   *vault.Service
 	repo *store.Repo
 	imgs map[string][]byte // the newest point's disks
@@ -46,39 +35,22 @@ type foCLI struct {
 
 func newFoCLI(t *testing.T, dsn string) *foCLI {
 	dir := t.TempDir()
-	if dsn == "" {
-		dsn = filepath.Join(dir, "vault.db")
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := &app{stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv, clock: clock.Real{}, logger: slog.New(slog.DiscardHandler)}
-	cfg := vault.Config{DB: dsn, MasterKeyFile: filepath.Join(dir, "master.key"), URLs: []string{"https://" + ln.Addr().String()},
-		Hosts: []string{"127.0.0.1"}, StoreOptions: store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}}}
+	cfg := testVaultConfig(dir, dsn, ln)
 	bind := a.withFailover(&cfg)
-	vs, err := vault.New(cfg, vault.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := bind(vs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { vs.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { fs.Close(); cancel(); <-done; vs.Close() })
-	tok, err := vs.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range map[string]string{apiclient.TokenFileName: tok, apiclient.CAFileName: string(vs.RootCAPEM()), apiclient.ServerFileName: cfg.URLs[0]} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content+"\n"), 0o600); err != nil {
-			t.Fatal(err)
+	vs, ctx := serveTestVault(t, dir, ln, cfg, func(vs *vault.Service) (func(), error) {
+		fs, err := bind(vs)
+		if err != nil {
+			return nil, err
 		}
-	}
-	c := &foCLI{t: t, dir: dir, vs: vs, env: map[string]string{"OSR_DATA_DIR": dir}}
+		return func() { fs.Close() }, nil
+	})
+	c := &foCLI{dir: dir, vs: vs, cliHarness: cliHarness{t: t, env: map[string]string{"OSR_DATA_DIR": dir},
+		add: func(a *app, root *cobra.Command) { root.AddCommand(a.failoverCommands()...) }}}
 	c.setup(ctx)
 	return c
 }
@@ -86,36 +58,16 @@ func newFoCLI(t *testing.T, dsn string) *foCLI {
 // setup: vault lab, machine web01 protected with one point (NIC on prod-net).
 func (c *foCLI) setup(ctx context.Context) {
 	t, vs := c.t, c.vs
-	u := (&url.URL{Scheme: "file", Path: filepath.Join(c.dir, "storage")}).String()
-	v, err := vs.CreateVault(ctx, vault.CreateVaultRequest{Name: "lab", StorageURL: u})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rk, err := vs.CreateRegistrationKey(ctx, "lab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cs"}}, k)
-	reg, err := vs.Register(ctx, vault.RegisterRequest{RegistrationKey: rk.Key, Name: "cs1", Hostname: "cs1", ClientTime: time.Now(),
-		CSRPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := vault.WithActor(ctx, vault.Actor{ConfigServer: reg.ConfigServerID, VaultID: v.ID})
+	cs := labWithCS(t, ctx, vs, c.dir)
 	if err := vs.ConfigServerInventory(cs, vault.Inventory{Machines: []vault.Machine{{Name: "web01", OS: "linux", Source: "agent",
 		Disks: []vault.MachineDisk{{Name: "sda", SizeBytes: 2 << 20}}, Hardware: &vault.Hardware{NICs: []vault.NIC{{Name: "eth0", Network: "prod-net", Addresses: []string{"10.0.0.21/24"}}}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := vs.CreatePolicy(ctx, "lab", vault.CreatePolicyRequest{Name: "gold"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vs.AssociatePolicy(ctx, "lab", "gold", vault.AssociateRequest{ConfigServer: "cs1"}); err != nil {
-		t.Fatal(err)
-	}
+	goldPolicy(t, ctx, vs)
 	if _, err := vs.EnableReplication(ctx, "lab", vault.EnableRequest{Machine: "web01", Policy: "gold"}); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	if _, c.repo, err = vs.VaultRepo(ctx, "lab"); err != nil {
 		t.Fatal(err)
 	}
@@ -136,37 +88,6 @@ func (c *foCLI) setup(ctx context.Context) {
 	lpt := c.pt.Time
 	if _, err := vs.ConfigServerHeartbeat(cs, vault.Heartbeat{Time: time.Now(), Items: []vault.ItemReport{{Machine: "web01", State: vault.StateProtected, InitialPercent: 100, LastPointTime: &lpt, LastPointID: c.pt.ID}}}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// run runs one osr command in-process and returns stdout, stderr and the error.
-func (c *foCLI) run(args ...string) (string, string, error) {
-	var out, errOut bytes.Buffer
-	a := &app{stdout: &out, stderr: &errOut, clock: clock.Real{}, logger: slog.New(slog.DiscardHandler),
-		getenv: func(k string) string { return c.env[k] }}
-	root := &cobra.Command{Use: "osr", SilenceUsage: true, SilenceErrors: true}
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.AddCommand(a.failoverCommands()...)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), err
-}
-
-func (c *foCLI) ok(args ...string) string {
-	c.t.Helper()
-	out, errOut, err := c.run(args...)
-	if err != nil {
-		c.t.Fatalf("osr %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
-	}
-	return out
-}
-
-func (c *foCLI) fails(want string, args ...string) {
-	c.t.Helper()
-	_, _, err := c.run(args...)
-	if err == nil || err.Error() != want {
-		c.t.Fatalf("osr %s: error %v, want %q", strings.Join(args, " "), err, want)
 	}
 }
 

@@ -1,20 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,10 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opensiterecovery/osr/internal/apiclient"
 	"github.com/opensiterecovery/osr/internal/bootcheck/bootdisk"
 	"github.com/opensiterecovery/osr/internal/clock"
-	"github.com/opensiterecovery/osr/internal/crypto"
 	"github.com/opensiterecovery/osr/internal/drill"
 	"github.com/opensiterecovery/osr/internal/failover"
 	"github.com/opensiterecovery/osr/internal/recoveryplan"
@@ -39,9 +29,8 @@ import (
 // bootable test disk (replicated into the vault's store), a local target, and the plan and
 // drill commands run in-process.
 type planCLI struct {
-	t   *testing.T
+	cliHarness
 	dir string
-	env map[string]string
 	vs  *vault.Service
 	out string // the local target's directory
 }
@@ -65,58 +54,33 @@ func newPlanCLI(t *testing.T) *planCLI {
 	}
 	env := map[string]string{"OSR_DATA_DIR": dir, "OSR_BOOTCHECK_MARKER": bootdisk.DefaultMarker, "OSR_BOOTCHECK_TIMEOUT": "5m"}
 	a := &app{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return env[k] }, clock: clock.Real{}, logger: slog.New(slog.DiscardHandler)}
-	cfg := vault.Config{DB: filepath.Join(dir, "vault.db"), MasterKeyFile: filepath.Join(dir, "master.key"), URLs: []string{"https://" + ln.Addr().String()},
-		Hosts: []string{"127.0.0.1"}, StoreOptions: store.Options{KDF: crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}}}
+	cfg := testVaultConfig(dir, "", ln)
 	bindFo, bindPlans := a.withFailover(&cfg), a.withPlans(&cfg)
-	vs, err := vault.New(cfg, vault.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := bindFo(vs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := bindPlans(vs, fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { vs.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { ps.Close(); fs.Close(); cancel(); <-done; vs.Close() })
-	tok, err := vs.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range map[string]string{apiclient.TokenFileName: tok, apiclient.CAFileName: string(vs.RootCAPEM()), apiclient.ServerFileName: cfg.URLs[0]} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content+"\n"), 0o600); err != nil {
-			t.Fatal(err)
+	var fs *failover.Service
+	vs, ctx := serveTestVault(t, dir, ln, cfg, func(vs *vault.Service) (func(), error) {
+		var err error
+		if fs, err = bindFo(vs); err != nil {
+			return nil, err
 		}
-	}
-	c := &planCLI{t: t, dir: dir, env: env, vs: vs, out: filepath.Join(dir, "out")}
+		ps, err := bindPlans(vs, fs)
+		if err != nil {
+			fs.Close()
+			return nil, err
+		}
+		return func() { ps.Close(); fs.Close() }, nil
+	})
+	c := &planCLI{dir: dir, vs: vs, out: filepath.Join(dir, "out"), cliHarness: cliHarness{t: t, env: env, add: func(a *app, root *cobra.Command) {
+		root.AddCommand(a.capacityCommands()...)
+		a.addPlanCommands(root)
+		root.AddCommand(a.drillCommands()...)
+	}}}
 	c.setup(ctx, fs, img)
 	return c
 }
 
 func (c *planCLI) setup(ctx context.Context, fs *failover.Service, img []byte) {
 	t, vs := c.t, c.vs
-	u := (&url.URL{Scheme: "file", Path: filepath.Join(c.dir, "storage")}).String()
-	v, err := vs.CreateVault(ctx, vault.CreateVaultRequest{Name: "lab", StorageURL: u})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rk, err := vs.CreateRegistrationKey(ctx, "lab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cs"}}, k)
-	reg, err := vs.Register(ctx, vault.RegisterRequest{RegistrationKey: rk.Key, Name: "cs1", Hostname: "cs1", ClientTime: time.Now(),
-		CSRPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := vault.WithActor(ctx, vault.Actor{ConfigServer: reg.ConfigServerID, VaultID: v.ID})
+	cs := labWithCS(t, ctx, vs, c.dir)
 	machines := []string{"db01", "web01", "web02"}
 	var inv vault.Inventory
 	for _, m := range machines {
@@ -126,12 +90,7 @@ func (c *planCLI) setup(ctx context.Context, fs *failover.Service, img []byte) {
 	if err := vs.ConfigServerInventory(cs, inv); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := vs.CreatePolicy(ctx, "lab", vault.CreatePolicyRequest{Name: "gold"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vs.AssociatePolicy(ctx, "lab", "gold", vault.AssociateRequest{ConfigServer: "cs1"}); err != nil {
-		t.Fatal(err)
-	}
+	goldPolicy(t, ctx, vs)
 	_, repo, err := vs.VaultRepo(ctx, "lab")
 	if err != nil {
 		t.Fatal(err)
@@ -163,37 +122,6 @@ func (c *planCLI) setup(ctx context.Context, fs *failover.Service, img []byte) {
 	}
 	if _, err := fs.AddTarget(ctx, "lab", failover.AddTargetRequest{Name: "local1", Provider: "local", Settings: map[string]string{"dir": c.out}}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func (c *planCLI) run(args ...string) (string, string, error) {
-	var out, errOut bytes.Buffer
-	a := &app{stdout: &out, stderr: &errOut, clock: clock.Real{}, logger: slog.New(slog.DiscardHandler), getenv: func(k string) string { return c.env[k] }}
-	root := &cobra.Command{Use: "osr", SilenceUsage: true, SilenceErrors: true}
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.AddCommand(a.capacityCommands()...)
-	a.addPlanCommands(root)
-	root.AddCommand(a.drillCommands()...)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), err
-}
-
-func (c *planCLI) ok(args ...string) string {
-	c.t.Helper()
-	out, errOut, err := c.run(args...)
-	if err != nil {
-		c.t.Fatalf("osr %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
-	}
-	return out
-}
-
-func (c *planCLI) fails(want string, args ...string) {
-	c.t.Helper()
-	_, _, err := c.run(args...)
-	if err == nil || err.Error() != want {
-		c.t.Fatalf("osr %s: error %v, want %q", strings.Join(args, " "), err, want)
 	}
 }
 

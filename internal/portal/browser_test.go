@@ -3,106 +3,27 @@ package portal
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
-	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
-
-// chromiumPath finds the browser or fails the test with how to install it.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("install chromium (apt-get install chromium)")
-	return ""
-}
-
-// artifacts is where screenshots go: $OSR_TEST_ARTIFACTS/portal, or a temporary directory.
-func artifacts(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if d := os.Getenv("OSR_TEST_ARTIFACTS"); d != "" {
-		dir = filepath.Join(d, "portal")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // TestBrowser drives headless Chromium through the seed's flow: sign in, create a vault, prepare
 // its infrastructure (protection goal, download a registration key, target, create a policy,
 // capacity planning), then the replicated items page and an item's page.
 func TestBrowser(t *testing.T) {
-	exe := chromiumPath(t)
 	e := newEnvWith(t, Config{RefreshInterval: time.Second}) // self-refreshing parts poll every second
 	shots := artifacts(t)
 	downloads := t.TempDir()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox,
-		chromedp.Flag("headless", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		// The vault's certificate is issued by its own CA; this loopback test trusts it this way.
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelT()
-
-	// Every request the pages make must go to the portal itself, and no page may log an error (a
-	// Content-Security-Policy violation, a script error, a failed load).
-	var mu sync.Mutex
-	var foreign, pageErrors []string
-	sessionEnded := false // after it, a refresh answered 401 (with HX-Redirect) is expected
-	if err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev := ev.(type) {
-		case *network.EventRequestWillBeSent:
-			if u := ev.Request.URL; !strings.HasPrefix(u, e.url+"/") && !strings.HasPrefix(u, "data:") && u != "about:blank" {
-				foreign = append(foreign, u)
-			}
-		case *cdplog.EventEntryAdded:
-			expected401 := sessionEnded && strings.Contains(ev.Entry.Text, "status of 401") && strings.HasSuffix(ev.Entry.URL, "/items/table")
-			if ev.Entry.Level == cdplog.EntryLevelError && !expected401 {
-				pageErrors = append(pageErrors, ev.Entry.Text+" ("+ev.Entry.URL+")")
-			}
-		case *runtime.EventExceptionThrown:
-			pageErrors = append(pageErrors, ev.ExceptionDetails.Text)
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(foreign) > 0 {
-			t.Errorf("pages made requests to other origins: %q", foreign)
-		}
-		if len(pageErrors) > 0 {
-			t.Errorf("pages logged errors: %q", pageErrors)
-		}
-	}()
+	b := newChrome(t, e.url)
+	ctx := b.ctx
+	do, click, expect := b.do, b.click, b.expect
 
 	step := 0
 	shot := func(name string) chromedp.Action[chromedp.Void] {
@@ -115,43 +36,6 @@ func TestBrowser(t *testing.T) {
 			return os.WriteFile(filepath.Join(shots, strings.Join([]string{pad(step), name}, "-")+".png"), buf, 0o644)
 		})
 	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	// click runs steps that end in a page load (a link or a form) and checks the page's status.
-	click := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		resp, err := chromedp.RunResponse(ctx, steps...)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if resp.Status != 200 {
-			t.Fatalf("%s: status %d", what, resp.Status)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	expect := func(sel string, want ...string) {
-		t.Helper()
-		got := text(sel)
-		for _, w := range want {
-			if !strings.Contains(got, w) {
-				t.Errorf("%s: %q not in %q", sel, w, got)
-			}
-		}
-	}
-
-	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-
 	click("open the portal", chromedp.Navigate(e.url+"/"))
 	expect("h1", "Sign in")
 	do("sign-in form",
@@ -307,9 +191,7 @@ func TestBrowser(t *testing.T) {
 	// The session ends while the items table refreshes itself: htmx follows HX-Redirect to the
 	// sign-in page, which remembers where the user was.
 	click("items again", chromedp.Navigate(e.url+"/vaults/"+vid+"/items"))
-	mu.Lock()
-	sessionEnded = true
-	mu.Unlock()
+	b.endSession()
 	if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
 		t.Fatal(err)
 	}
