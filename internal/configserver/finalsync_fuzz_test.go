@@ -30,3 +30,28 @@ func FuzzFinalSyncReport(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPSHealthAnswer: a process server heartbeat answers a health ask exactly when its
+// health_answer is at or above it, and its drain state is kept as sent; nothing panics.
+func FuzzPSHealthAnswer(f *testing.F) {
+	f.Add([]byte(`{"health_answer":57,"drain":[{"machine":"web01","durable_seq":14,"committed_seq":13,"committed_point":"9f2c"}]}`), int64(57))
+	f.Add([]byte(`{"health_answer":56,"drain":[{"machine":"web01","durable_seq":14}]}`), int64(57))
+	f.Add([]byte(`{"drain":[{"machine":"web01","durable_seq":1}]}`), int64(1))
+	f.Add([]byte(`{"health_answer":-4}`), int64(0))
+	f.Fuzz(func(t *testing.T, b []byte, ask int64) {
+		var h PSHealth
+		if json.Unmarshal(b, &h) != nil {
+			return
+		}
+		var fs finalSyncs
+		fs.psBeat("ps1", h.Drain, h.HealthAnswer)
+		d, listed, found := fs.answered("ps1", "web01", ask)
+		want, wantListed := find(h.Drain, "web01")
+		switch {
+		case found != (ask > 0 && h.HealthAnswer >= ask):
+			t.Fatalf("answer %d to ask %d: found %v", h.HealthAnswer, ask, found)
+		case found && (listed != wantListed || d != want):
+			t.Fatalf("kept %+v (listed %v), sent %+v (listed %v)", d, listed, want, wantListed)
+		}
+	})
+}

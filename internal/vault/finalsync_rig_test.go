@@ -185,7 +185,7 @@ func startFSRigWith(t *testing.T, uploadLimit int64, shutdownHook string, psInte
 		t.Fatal(err)
 	}
 	var ac *configserver.AgentConfig
-	waitUntil(t, "the agent to be told to replicate", 10*time.Second, func() bool {
+	waitUntil(t, "the agent to be told to replicate", 30*time.Second, func() bool {
 		ac, err = cs.AgentConfig(ctx, 0, 0)
 		return err == nil && ac.Replicate && ac.ProcessServer != ""
 	})
