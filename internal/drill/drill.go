@@ -16,6 +16,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/recoveryplan"
 	"github.com/opensiterecovery/osr/internal/vault"
 	"github.com/opensiterecovery/osr/internal/vault/db"
+	"github.com/opensiterecovery/osr/internal/vault/extraapi"
 )
 
 // Options are a drill's settings besides its subject and schedule.
@@ -79,9 +80,7 @@ type Service struct {
 	clock clock.Clock
 	log   *slog.Logger
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	bg *extraapi.Background // firings
 
 	mu      sync.Mutex
 	running map[string]bool // drill IDs with a firing going on in this process
@@ -102,19 +101,18 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.bg = extraapi.NewBackground()
 	return s, nil
 }
 
 // Close stops firings going on (their reports say so) and waits for them.
 func (s *Service) Close() error {
-	s.cancel()
-	s.wg.Wait()
+	s.bg.Close()
 	return nil
 }
 
 // Wait blocks until no firing of this service is going on.
-func (s *Service) Wait() { s.wg.Wait() }
+func (s *Service) Wait() { s.bg.Wait() }
 
 func ns(t time.Time) int64          { return vault.UnixNano(t) }
 func fromNS(n int64) time.Time      { return vault.FromUnixNano(n) }

@@ -130,16 +130,13 @@ func (s *Service) RunNow(ctx context.Context, vaultName, name string) (*Drill, e
 
 // fire runs the drill in the background and records its report.
 func (s *Service) fire(d *Drill, scheduled time.Time) {
-	ctx := vault.WithActor(s.ctx, vault.Actor{User: "drill:" + d.Name, Role: vault.RoleOperator})
 	s.mu.Lock()
 	busy := s.running[d.ID]
 	if !busy {
 		s.running[d.ID] = true
 	}
 	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.bg.Go(vault.Actor{User: "drill:" + d.Name, Role: vault.RoleOperator}, func(ctx context.Context) {
 		rep := &Report{ID: randomID("drep-"), Drill: d.Name, Scheduled: scheduled.UTC(), Started: s.clock.Now().UTC(), Machines: []MachineReport{}}
 		if busy {
 			rep.Error = fmt.Sprintf("the previous firing of drill %s is still going on", d.Name)
@@ -162,7 +159,7 @@ func (s *Service) fire(d *Drill, scheduled time.Time) {
 			s.log.ErrorContext(ctx, "save drill report", "drill", d.Name, "err", err)
 		}
 		s.log.InfoContext(ctx, "drill ended", "drill", d.Name, "success", rep.Success, "err", rep.Error)
-	}()
+	})
 }
 
 // fail records the first error of a drill.

@@ -218,12 +218,7 @@ func (s *Service) Start(ctx context.Context, vaultName, planName, op string, req
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "recovery plan run started", "plan", p.Name, "run", id, "operation", op)
-	rctx := vault.WithActor(s.ctx, actor)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.execute(rctx, v, p, id, op, req, steps)
-	}()
+	s.bg.Go(actor, func(ctx context.Context) { s.execute(ctx, v, p, id, op, req, steps) })
 	return s.GetRun(ctx, v.Name, id)
 }
 

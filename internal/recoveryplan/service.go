@@ -16,6 +16,7 @@ import (
 	"github.com/opensiterecovery/osr/internal/clock"
 	"github.com/opensiterecovery/osr/internal/vault"
 	"github.com/opensiterecovery/osr/internal/vault/db"
+	"github.com/opensiterecovery/osr/internal/vault/extraapi"
 )
 
 // Config configures the recovery-plan service.
@@ -54,9 +55,7 @@ type Service struct {
 	clock clock.Clock
 	log   *slog.Logger
 
-	ctx    context.Context // runs live in it; Close cancels it
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	bg *extraapi.Background // runs live in it; Close cancels it
 
 	mu     sync.Mutex
 	wakeup map[string]chan struct{} // paused runs of this process, by run ID
@@ -96,7 +95,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.bg = extraapi.NewBackground()
 	if err := s.failStale(context.Background()); err != nil {
 		return nil, fmt.Errorf("recovery plans: fail runs of a stopped service: %w", err)
 	}
@@ -105,13 +104,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 
 // Close stops the runs of this service (their jobs fail) and waits for them.
 func (s *Service) Close() error {
-	s.cancel()
-	s.wg.Wait()
+	s.bg.Close()
 	return nil
 }
 
 // Wait blocks until no run of this service is going on (for tests and shutdown).
-func (s *Service) Wait() { s.wg.Wait() }
+func (s *Service) Wait() { s.bg.Wait() }
 
 func ns(t time.Time) int64     { return vault.UnixNano(t) }
 func fromNS(n int64) time.Time { return vault.FromUnixNano(n) }
