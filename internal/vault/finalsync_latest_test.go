@@ -3,6 +3,7 @@ package vault_test
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +23,7 @@ const latestBound = 2500 * time.Millisecond
 // when nothing is pending, and within latestBound of the commit when a point is pending, with a
 // point that holds everything acknowledged before the request.
 func TestLatestReceivedDefaultHeartbeat(t *testing.T) {
-	r := startFSRigWith(t, 4<<20, "", configserver.HeartbeatInterval)
+	r := startFSRigWith(t, fsRigOptions{UploadLimit: 1 << 20, PSInterval: configserver.HeartbeatInterval})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	svc := r.v.Svc
@@ -51,8 +52,9 @@ func TestLatestReceivedDefaultHeartbeat(t *testing.T) {
 		t.Fatalf("latest received %s is not the newest recovery point: %+v %v", latest, pts, err)
 	}
 
-	// A point acknowledged, not yet committed (uploads at 4 MiB/s).
-	big := bytes.Repeat([]byte("pending at the request\n"), 1<<17) // 2.9 MiB
+	// A point acknowledged, not yet committed (uploads at 1 MiB/s: the commit takes seconds, the request asks again while it waits).
+	big := make([]byte, 2<<20) // incompressible: its upload takes about 2 s
+	rand.NewChaCha8([32]byte{1}).Read(big)
 	if err := os.WriteFile(filepath.Join(r.mnt, "pending.txt"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -97,5 +99,47 @@ func TestLatestReceivedDefaultHeartbeat(t *testing.T) {
 	mnt := mountRO(t, r.export(latest))
 	if got, err := os.ReadFile(filepath.Join(mnt, "pending.txt")); err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("pending.txt in the latest-received point: %d bytes, %v", len(got), err)
+	}
+}
+
+// A process server that does not answer health asks (an older osr) is still served: by the
+// second heartbeat after the request, with everything acknowledged before it.
+func TestLatestReceivedOldProcessServer(t *testing.T) {
+	r := startFSRigWith(t, fsRigOptions{UploadLimit: 1 << 20, PSInterval: 300 * time.Millisecond, PSIgnoresAsks: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	big := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{2}).Read(big)
+	if err := os.WriteFile(filepath.Join(r.mnt, "old.txt"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exec.Command("sync").Run()
+	r.agent.Trigger()
+	var acked uint64
+	waitUntil(t, "a point durable but not committed", 30*time.Second, func() bool {
+		for _, d := range r.ps.Health().Drain {
+			if d.Machine == "web01" && d.DurableSeq > d.CommittedSeq {
+				acked = d.DurableSeq
+				return true
+			}
+		}
+		return false
+	})
+	start := time.Now()
+	latest, err := r.v.Svc.LatestReceived(ctx, "lab", "web01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("latest received from a process server that ignores asks: %v (heartbeats every 300ms)", time.Since(start))
+	pt, err := r.repo.LoadPoint(ctx, latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, _ := strconv.ParseUint(pt.Labels["osr.seq"], 10, 64); seq < acked {
+		t.Fatalf("latest received is seq %d, the process server had acknowledged seq %d", seq, acked)
+	}
+	mnt := mountRO(t, r.export(latest))
+	if got, err := os.ReadFile(filepath.Join(mnt, "old.txt")); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("old.txt in the latest-received point: %d bytes, %v", len(got), err)
 	}
 }

@@ -48,6 +48,8 @@ type fsRig struct {
 	stopCS context.CancelFunc // stops the configuration server (its API and its vault loops)
 
 	psInterval time.Duration // between the process server's periodic heartbeats
+	psOld      bool          // the process server ignores health asks (fsRigOptions)
+	psKick     chan struct{} // an early process-server heartbeat (csclient.RunConfig.Kick)
 }
 
 func freeTCP(t *testing.T) int {
@@ -119,13 +121,24 @@ func background(t *testing.T, fn func(ctx context.Context)) context.CancelFunc {
 // The process server heartbeats every 100 ms.
 func startFSRig(t *testing.T, uploadLimit int64, shutdownHook string) *fsRig {
 	t.Helper()
-	return startFSRigWith(t, uploadLimit, shutdownHook, 100*time.Millisecond)
+	return startFSRigWith(t, fsRigOptions{UploadLimit: uploadLimit, ShutdownHook: shutdownHook, PSInterval: 100 * time.Millisecond})
 }
 
-// startFSRigWith is startFSRig with the process server's heartbeat interval.
-func startFSRigWith(t *testing.T, uploadLimit int64, shutdownHook string, psInterval time.Duration) *fsRig {
+// fsRigOptions are the choices of startFSRigWith.
+type fsRigOptions struct {
+	UploadLimit  int64 // bytes/s, 0: none
+	ShutdownHook string
+	PSInterval   time.Duration // between the process server's periodic heartbeats
+	// PSIgnoresAsks makes the process server heartbeat as an osr before health asks did: at its
+	// interval only, without health_answer.
+	PSIgnoresAsks bool
+}
+
+// startFSRigWith is startFSRig with the process server's heartbeat interval and behaviour.
+func startFSRigWith(t *testing.T, o fsRigOptions) *fsRig {
 	t.Helper()
-	r := &fsRig{t: t, v: vaulttest.StartVault(t), cclock: clock.NewFake(time.Now()), dir: t.TempDir(), psInterval: psInterval}
+	uploadLimit, shutdownHook := o.UploadLimit, o.ShutdownHook
+	r := &fsRig{t: t, v: vaulttest.StartVault(t), cclock: clock.NewFake(time.Now()), dir: t.TempDir(), psInterval: o.PSInterval, psOld: o.PSIgnoresAsks, psKick: make(chan struct{}, 1)}
 	// The file systems come before the processes: their cleanups run after the processes stop.
 	r.dev, r.mnt = ext4Loop(t, r.dir)
 	ctx := context.Background()
@@ -186,6 +199,10 @@ func startFSRigWith(t *testing.T, uploadLimit int64, shutdownHook string, psInte
 	}
 	var ac *configserver.AgentConfig
 	waitUntil(t, "the agent to be told to replicate", 30*time.Second, func() bool {
+		select { // the configuration server rates the process server by its newest heartbeat
+		case r.psKick <- struct{}{}:
+		default:
+		}
 		ac, err = cs.AgentConfig(ctx, 0, 0)
 		return err == nil && ac.Replicate && ac.ProcessServer != ""
 	})
@@ -301,8 +318,21 @@ func (r *fsRig) startPS(pc *processserver.Config, uploadLimit int64) {
 	if _, err := cs.Heartbeat(ctx, r.ps.Health()); err != nil {
 		t.Fatalf("process server heartbeat: %v", err)
 	}
+	if r.psOld {
+		background(t, func(ctx context.Context) {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(r.psInterval):
+				}
+				cs.Heartbeat(ctx, r.ps.Health())
+			}
+		})
+		return
+	}
 	background(t, func(ctx context.Context) {
-		cs.Run(ctx, csclient.RunConfig{Interval: r.psInterval, Wait: 2 * time.Second,
+		cs.Run(ctx, csclient.RunConfig{Interval: r.psInterval, Wait: 2 * time.Second, Kick: r.psKick,
 			Heartbeat: func() any { return r.ps.Health() }, OnConfig: func(context.Context, json.RawMessage) {}})
 	})
 }
