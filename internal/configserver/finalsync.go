@@ -58,7 +58,9 @@ type finalSyncs struct {
 	reports map[string]FinalSyncReport // by machine: the newest report
 	drains  map[string][]psDrainBeat   // by process server: its last drainHistory heartbeats, oldest first
 	asks    map[string]int64           // by process server: its newest health ask (finalsync_ask.go)
-	changed chan struct{}              // closed and replaced when a report or a drain state arrives
+	// answering: the process servers that answered a health ask since the start
+	answering map[string]bool
+	changed   chan struct{} // closed and replaced when a report or a drain state arrives
 }
 
 type psDrainBeat struct {
@@ -160,6 +162,12 @@ func (f *finalSyncs) psBeat(ps string, d []PSDrain, answer int64) {
 	defer f.mu.Unlock()
 	if f.drains == nil {
 		f.drains = map[string][]psDrainBeat{}
+	}
+	if answer > 0 {
+		if f.answering == nil {
+			f.answering = map[string]bool{}
+		}
+		f.answering[ps] = true
 	}
 	h := f.drains[ps]
 	var n uint64 = 1

@@ -55,3 +55,11 @@ func (f *finalSyncs) answered(ps, machine string, ask int64) (d PSDrain, listed,
 	}
 	return PSDrain{}, false, false
 }
+
+// answers reports whether process server ps has answered a health ask since the configuration
+// server started.
+func (f *finalSyncs) answers(ps string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.answering[ps]
+}

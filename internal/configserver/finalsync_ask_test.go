@@ -91,4 +91,8 @@ func TestFinalSyncsAnswered(t *testing.T) {
 	if _, _, found := f.answered("ps2", "web01", 1); found {
 		t.Error("an answer from another process server")
 	}
+	f.psBeat("ps2", nil, 0)
+	if !f.answers("ps1") || f.answers("ps2") {
+		t.Errorf("answering: ps1 %v, ps2 %v", f.answers("ps1"), f.answers("ps2"))
+	}
 }

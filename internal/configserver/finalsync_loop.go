@@ -203,6 +203,7 @@ func (s *Server) serveLatestReceived(ctx context.Context, r vaultlink.Request) v
 	if err != nil { // the two-heartbeat rule still answers
 		s.cfg.Logger.Warn("ask the process server for a heartbeat", "process_server", ps, "err", err)
 	}
+	asked := time.Now()
 	tick := time.NewTicker(askEvery)
 	defer tick.Stop()
 	var target uint64
@@ -238,6 +239,11 @@ func (s *Server) serveLatestReceived(ctx context.Context, r vaultlink.Request) v
 		case <-ch:
 		case <-tick.C:
 			// Any answer to a later ask answers the first one too (its health is read later still).
+			// A process server that never answered one is not asked on: an older osr, whose
+			// asks would only wake every holder's configuration poll.
+			if !s.registry.fsync.answers(ps) && time.Since(asked) > oldAfter {
+				continue
+			}
 			if _, err := s.registry.askHealth(ps); err != nil {
 				s.cfg.Logger.Warn("ask the process server for a heartbeat", "process_server", ps, "err", err)
 			}
@@ -248,6 +254,10 @@ func (s *Server) serveLatestReceived(ctx context.Context, r vaultlink.Request) v
 // askEvery is how often a latest-received request asks the process server for a heartbeat while
 // it waits.
 const askEvery = time.Second
+
+// oldAfter is how long a process server that has never answered a health ask is asked before it
+// is taken for one that does not know asks.
+const oldAfter = 3 * time.Second
 
 // reachable reports, as a failed request, an agent ("agent") or process server ("ps") whose
 // heartbeats stopped.
