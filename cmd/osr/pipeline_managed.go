@@ -112,23 +112,35 @@ func (m *managedPS) onConfig(ctx context.Context, raw json.RawMessage) {
 	}
 }
 
-// heartbeat reports the process server's own /health document, or why there is none.
+// heartbeat reports the process server's own /health document, or why there is none. A heartbeat
+// without the document answers no health ask (HealthAnswer -1, which wins over the ask the
+// heartbeat loop adds): a latest-received request must not take "no drain state" for "nothing
+// cached" while the process server (re)starts.
 func (m *managedPS) heartbeat() any {
-	h := configserver.PSHealth{Version: osrVersion()}
+	h, read := m.readHealth()
+	if !read {
+		h.HealthAnswer = -1
+	}
+	return h
+}
+
+// readHealth returns the process server's /health document (read true) or why there is none.
+func (m *managedPS) readHealth() (h configserver.PSHealth, read bool) {
+	h = configserver.PSHealth{Version: osrVersion()}
 	m.mu.Lock()
 	serving := m.serving
 	m.mu.Unlock()
 	if !serving {
 		h.Status, h.Problems = "warning", []string{"waiting for the vault's storage settings"}
-		return h
+		return h, false
 	}
 	if m.health == "" {
-		return h
+		return h, false
 	}
 	resp, err := m.hc.Get("http://" + m.health + "/health")
 	if err != nil {
 		h.Status, h.LastError = "critical", "health: "+err.Error()
-		return h
+		return h, false
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -139,7 +151,7 @@ func (m *managedPS) heartbeat() any {
 		h.Status, h.LastError = "critical", "health: "+err.Error()
 	}
 	h.Version = osrVersion()
-	return h
+	return h, err == nil
 }
 
 // psStorage decodes the configuration server's answer (configserver.PSConfig) and returns its

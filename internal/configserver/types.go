@@ -15,7 +15,8 @@ type PSHealth struct {
 	// Drain is how far each machine's acknowledged points are committed (finalsync.go).
 	Drain []PSDrain `json:"drain,omitempty"`
 	// HealthAnswer is the newest PSConfig.HealthAsk the process server had when it read this
-	// health: the document was read after that ask (finalsync_ask.go). 0: not an answer.
+	// health: the document was read after that ask (finalsync_ask.go). 0: not an answer; -1: the
+	// heartbeat carries no health document read (the process server is starting), no answer.
 	HealthAnswer int64 `json:"health_answer,omitempty"`
 
 	Address          string   `json:"address,omitempty"`

@@ -1,7 +1,10 @@
 package csclient
 
 import (
+	"encoding/json"
 	"testing"
+
+	"github.com/opensiterecovery/osr/internal/configserver"
 )
 
 func TestWithAnswer(t *testing.T) {
@@ -76,5 +79,23 @@ func TestHealthAsks(t *testing.T) {
 	a.saw(3) // another run of the configuration server
 	if !woke() || a.newest() != 3 {
 		t.Fatalf("not woken by ask 3 (newest %d)", a.newest())
+	}
+}
+
+// A process server's own health_answer (-1: no health document read) wins over the ask the loop
+// adds, when the configuration server decodes the heartbeat.
+func TestWithAnswerBodyWins(t *testing.T) {
+	for _, tc := range []struct {
+		own, ask, want int64
+	}{{0, 9, 9}, {-1, 9, -1}, {0, 0, 0}, {-1, 0, -1}} {
+		body, err := withAnswer(configserver.PSHealth{HealthAnswer: tc.own, Status: "ok"}, tc.ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(body)
+		var h configserver.PSHealth
+		if err := json.Unmarshal(b, &h); err != nil || h.HealthAnswer != tc.want || h.Status != "ok" {
+			t.Errorf("own %d, ask %d: %s decodes to %+v (%v), want answer %d", tc.own, tc.ask, b, h, err, tc.want)
+		}
 	}
 }
