@@ -197,16 +197,18 @@ func (f *finalSyncs) drain(ps, machine string) (n uint64, d PSDrain, ok bool) {
 }
 
 // drainAt returns the drain state of machine in heartbeat k of process server ps, or in the
-// oldest one kept after it.
-func (f *finalSyncs) drainAt(ps, machine string, k uint64) (PSDrain, bool) {
+// oldest one kept after it; a heartbeat that says it carries no health document read
+// (HealthAnswer < 0) is passed over. found is false when there is none yet.
+func (f *finalSyncs) drainAt(ps, machine string, k uint64) (d PSDrain, listed, found bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, b := range f.drains[ps] {
-		if b.n >= k {
-			return find(b.drains, machine)
+		if b.n >= k && b.answer >= 0 {
+			d, listed = find(b.drains, machine)
+			return d, listed, true
 		}
 	}
-	return PSDrain{}, false
+	return PSDrain{}, false, false
 }
 
 func find(ds []PSDrain, machine string) (PSDrain, bool) {

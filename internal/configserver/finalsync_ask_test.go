@@ -96,3 +96,26 @@ func TestFinalSyncsAnswered(t *testing.T) {
 		t.Errorf("answering: ps1 %v, ps2 %v", f.answers("ps1"), f.answers("ps2"))
 	}
 }
+
+// A process server that says its heartbeats carry no health document (-1: it is starting)
+// answers nothing, not even by the two-heartbeat rule: its missing drain state is not "nothing
+// cached". Its first heartbeat with a document answers.
+func TestServeLatestReceivedStartingPS(t *testing.T) {
+	s, _ := fsServer(t)
+	s.registry.BeatPS("ps1", PSHealth{HealthAnswer: -1})
+	ch := serve(s, context.Background(), vaultlink.Request{ID: "job-1", Kind: vaultlink.RequestLatestReceived, Machine: "web01", TimeoutSeconds: 60})
+	waitFor(t, "the health ask", func() bool { pc, _ := s.registry.PSConfig("ps1"); return pc.HealthAsk > 0 })
+	for range 3 {
+		s.registry.BeatPS("ps1", PSHealth{HealthAnswer: -1})
+	}
+	select {
+	case r := <-ch:
+		t.Fatalf("answered from heartbeats without a health document: %+v", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	pc, _ := s.registry.PSConfig("ps1")
+	s.registry.BeatPS("ps1", PSHealth{HealthAnswer: pc.HealthAsk, Drain: []PSDrain{{Machine: "web01", DurableSeq: 5, CommittedSeq: 5, CommittedPoint: "p5"}}})
+	if r := got(t, ch); r != (vaultlink.RequestReport{State: "succeeded", PointID: "p5", Seq: 5}) {
+		t.Fatalf("report %+v", r)
+	}
+}

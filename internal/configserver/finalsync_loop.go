@@ -214,8 +214,7 @@ func (s *Server) serveLatestReceived(ctx context.Context, r vaultlink.Request) v
 		if !haveTarget {
 			td, tlisted, found := s.registry.fsync.answered(ps, m, ask)
 			if !found && n >= n0+2 {
-				td, tlisted = s.registry.fsync.drainAt(ps, m, n0+2)
-				found = true
+				td, tlisted, found = s.registry.fsync.drainAt(ps, m, n0+2)
 			}
 			if found {
 				if !tlisted { // the process server has not seen the machine since it started: nothing in its cache
