@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,7 +86,8 @@ func TestFinalSyncThroughTheConfigurationServer(t *testing.T) {
 
 	// LatestReceived: a point the process server has acknowledged but not yet committed is in the
 	// answer.
-	big := bytes.Repeat([]byte("latest received\n"), 1<<17) // 2 MiB
+	big := make([]byte, 2<<20) // incompressible: its upload takes about 0.5 s, long enough to be seen pending
+	rand.NewChaCha8([32]byte{3}).Read(big)
 	if err := os.WriteFile(filepath.Join(r.mnt, "latest.txt"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
