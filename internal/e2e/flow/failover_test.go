@@ -85,8 +85,8 @@ func TestFailoverFlow(t *testing.T) {
 	}
 	checkImage(t, f.export(st.Test.PointID, web.name, "sda"), st.Test.Result.Disks[0], "raw", 128<<20)
 	checkExt4(t, st.Test.Result.Disks[0], wl, *st.Test.PointTime, f.slack(web.name, st.Test.PointID))
-	// Its RTO holds the wait for the process server's heartbeats (the configuration server answers
-	// latest-received from them).
+	// Its RTO holds the latest-received wait: the configuration server asks the process server for
+	// a fresh heartbeat and waits until its commits cover what it had acknowledged.
 	t.Logf("test failover at point latest (%s, captured %v after the request): RTO %s", st.Test.PointID[:12],
 		st.Test.PointTime.Sub(began).Round(time.Millisecond), f.rto(st.Test.JobID))
 	f.cleanup(web.name, "raw", dirs["raw"])
