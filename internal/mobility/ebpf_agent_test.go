@@ -98,8 +98,16 @@ func TestEBPFAgentExt4(t *testing.T) {
 	wg.Wait()
 	mid := r.a.Status().CommittedSeq
 	fsck(t, ps.export(t, mid, "sdb"))
-	if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-		t.Fatalf("umount: %v %s", err, out)
+	// The agent freezes the filesystem for a moment at every point (each second here), and umount
+	// of a frozen filesystem answers "target is busy": try again for a while.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := exec.Command("umount", mnt).CombinedOutput()
+		if err == nil {
+			break
+		}
+		if !bytes.Contains(out, []byte("busy")) || time.Now().After(deadline) {
+			t.Fatalf("umount: %v %s", err, out)
+		}
 	}
 	want := readDevice(t, dev)
 	waitFor(t, "a point after the unmount", 30*time.Second, func() bool { return r.a.Status().CommittedSeq >= mid+2 })
