@@ -406,9 +406,16 @@ func TestStaleRunFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); r.State != recoveryplan.StatePaused && time.Now().Before(deadline); {
+	// Paused means the run's state and its pause step's: the two are written one after the other.
+	paused := func() bool {
+		return r.State == recoveryplan.StatePaused && len(r.Steps) > 1 && r.Steps[1].State == recoveryplan.StateRunning
+	}
+	for deadline := time.Now().Add(10 * time.Second); !paused() && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 		r, _ = e.svc.GetRun(e.ctx, plantest.VaultName, r.ID)
+	}
+	if !paused() {
+		t.Fatalf("the run did not pause: %s %+v", r.State, r.Steps)
 	}
 	again, err := recoveryplan.New(recoveryplan.Config{Vault: e.v, Failover: e.f}, recoveryplan.Deps{Clock: e.clk})
 	if err != nil {
