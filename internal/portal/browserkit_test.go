@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"github.com/opensiterecovery/osr/internal/e2e/netlab"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,7 @@ type chrome struct {
 
 func newChrome(t *testing.T, origin string) *chrome {
 	t.Helper()
+	netlab.NetworkStill(t) // a lab's address coming or going aborts page loads (ERR_NETWORK_CHANGED)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.NoSandbox,

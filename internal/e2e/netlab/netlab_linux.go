@@ -51,6 +51,9 @@ func New(t testing.TB) *Lab {
 	l := &Lab{t: t, n: n, bridge: fmt.Sprintf("osrlab%d", n), Gateway: fmt.Sprintf("10.233.%d.1", n)}
 	t.Cleanup(l.destroy)
 	l.must("ip", "link", "add", l.bridge, "type", "bridge")
+	// No IPv6 link-local address: the kernel would add it a while after the link is up, outside
+	// Changing, and that change too aborts the page loads of a browser test.
+	l.must("ip", "link", "set", l.bridge, "addrgenmode", "none")
 	l.must("ip", "addr", "add", l.Gateway+"/24", "dev", l.bridge)
 	l.must("ip", "link", "set", l.bridge, "up")
 	return l
@@ -62,9 +65,11 @@ func (l *Lab) Host(name string) *Host {
 	i := len(l.hosts) + 10
 	h := &Host{lab: l, Name: name, NS: fmt.Sprintf("osrlab%d-%s", l.n, name), Addr: fmt.Sprintf("10.233.%d.%d", l.n, i), veth: fmt.Sprintf("ol%d-%d", l.n, i)}
 	l.hosts = append(l.hosts, h)
+	defer Changing(l.t)() // a link of this machine's namespace comes
 	peer := h.veth + "p"
 	l.must("ip", "netns", "add", h.NS)
 	l.must("ip", "link", "add", h.veth, "type", "veth", "peer", "name", peer)
+	l.must("ip", "link", "set", h.veth, "addrgenmode", "none") // as for the bridge
 	l.must("ip", "link", "set", h.veth, "master", l.bridge, "up")
 	l.must("ip", "link", "set", peer, "netns", h.NS)
 	l.must("ip", "-n", h.NS, "link", "set", peer, "name", "eth0")
@@ -136,6 +141,7 @@ func (l *Lab) must(argv ...string) {
 
 // destroy ends every process in the hosts and removes the namespaces, links and bridge.
 func (l *Lab) destroy() {
+	defer Changing(l.t)()
 	for _, h := range l.hosts {
 		KillNamespace(h.NS)
 		_ = exec.Command("ip", "link", "del", h.veth).Run()
@@ -174,7 +180,8 @@ func FreeSubnet(t testing.TB, b int, linkName, lockName string) (n int, unlock f
 		lock.Close()
 		t.Fatal(err)
 	}
-	unlock = func() { lock.Close() }
+	still := Changing(t) // the caller's link and address are about to come
+	unlock = func() { lock.Close(); still() }
 	addrs, _ := net.InterfaceAddrs()
 	used := map[int]bool{}
 	for _, a := range addrs {

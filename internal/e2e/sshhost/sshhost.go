@@ -88,10 +88,13 @@ func Start(t testing.TB, opts Options) *Host {
 	h.Name = fmt.Sprintf("osrssh%d-%d", os.Getpid()%100000, n)
 	veth, peer := fmt.Sprintf("osh%dh", n), fmt.Sprintf("osh%dn", n)
 	h.Gateway, h.Addr = fmt.Sprintf("10.231.%d.1", n), fmt.Sprintf("10.231.%d.2", n)
-	t.Cleanup(func() { h.destroy(veth) })
+	t.Cleanup(func() { h.destroy(t, veth) })
 	for _, args := range [][]string{
 		{"netns", "add", h.Name},
 		{"link", "add", veth, "type", "veth", "peer", "name", peer},
+		// No IPv6 link-local address on this machine's end: the kernel adds it a while after the
+		// link is up, an address change outside netlab.Changing that aborts browser page loads.
+		{"link", "set", veth, "addrgenmode", "none"},
 		{"link", "set", peer, "netns", h.Name},
 		{"addr", "add", h.Gateway + "/24", "dev", veth},
 		{"link", "set", veth, "up"},

@@ -7,8 +7,10 @@ import (
 	"github.com/opensiterecovery/osr/internal/e2e/netlab"
 )
 
-// destroy ends every process in the namespace and removes the namespace and the link.
-func (h *Host) destroy(veth string) {
+// destroy ends every process in the namespace and removes the namespace and the link (while no
+// test needs this machine's addresses to stay still: netlab.NetworkStill).
+func (h *Host) destroy(t testing.TB, veth string) {
+	defer netlab.Changing(t)()
 	netlab.KillNamespace(h.Name)
 	_ = exec.Command("ip", "link", "del", veth).Run()
 }

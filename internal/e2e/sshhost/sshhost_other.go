@@ -5,7 +5,7 @@ package sshhost
 import "testing"
 
 // destroy has nothing to remove: no host can be created without Linux network namespaces.
-func (h *Host) destroy(veth string) {}
+func (h *Host) destroy(testing.TB, string) {}
 
 // allocate fails the test: SSH hosts live in Linux network namespaces.
 func allocate(t testing.TB) (int, func()) {
