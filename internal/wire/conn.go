@@ -29,10 +29,11 @@ type Conn struct {
 	version uint16
 	rbuf    []byte
 
-	wmu  sync.Mutex
-	w    *bufio.Writer
-	wbuf []byte
-	crc  [4]byte
+	wmu    sync.Mutex
+	w      *bufio.Writer
+	wbuf   []byte
+	crc    [4]byte
+	stream *StreamConn // under rw, or nil: held around each write
 }
 
 // NewConn wraps rw. Call Handshake before any frame is read or written.
@@ -47,7 +48,22 @@ func NewConn(rw io.ReadWriter, opts Options) *Conn {
 		opts.BufferSize = 64 << 10
 	}
 	return &Conn{rw: rw, r: bufio.NewReaderSize(rw, opts.BufferSize), w: bufio.NewWriterSize(rw, opts.BufferSize),
-		max: opts.MaxPayload, local: opts.Versions}
+		max: opts.MaxPayload, local: opts.Versions, stream: streamUnder(rw)}
+}
+
+// hold gathers the writes to the stream under the Conn until the returned release, which
+// returns err or else the error of writing what was gathered. Caller holds c.wmu.
+func (c *Conn) hold() func(err error) error {
+	if c.stream == nil {
+		return func(err error) error { return err }
+	}
+	c.stream.hold()
+	return func(err error) error {
+		if rerr := c.stream.release(); err == nil {
+			err = rerr
+		}
+		return err
+	}
 }
 
 // Handshake exchanges versions with the peer and returns the one both speak, or an error naming
@@ -124,14 +140,16 @@ type tailed interface {
 	appendHead(b []byte) ([]byte, []byte, error)
 }
 
-func (c *Conn) send(m Message, flush bool) error {
+func (c *Conn) send(m Message, flush bool) (err error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	release := c.hold()
+	defer func() { err = release(err) }()
 	b := append(c.wbuf[:0], byte(m.Type()), 0, 0, 0, 0, 0, 0, 0)
 	if t, ok := m.(tailed); ok {
 		return c.sendTailed(m.Type(), t, b, flush)
 	}
-	b, err := m.AppendPayload(b)
+	b, err = m.AppendPayload(b)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", m.Type(), err)
 	}
@@ -185,15 +203,17 @@ func (c *Conn) WriteRaw(raw []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	release := c.hold()
 	if _, err := c.w.Write(raw); err != nil {
-		return err
+		return release(err)
 	}
-	return c.w.Flush()
+	return release(c.w.Flush())
 }
 
 // Flush writes what Queue buffered.
 func (c *Conn) Flush() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.w.Flush()
+	release := c.hold()
+	return release(c.w.Flush())
 }

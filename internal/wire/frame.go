@@ -99,6 +99,16 @@ func checkSum(raw []byte) error {
 // ParseFrame decodes and verifies the frame at the start of b (as a cache file holds them) and
 // returns it with its length. Payload and Raw alias b. maxPayload 0 means DefaultMaxPayload.
 func ParseFrame(b []byte, maxPayload int) (Frame, int, error) {
+	return parseFrame(b, maxPayload, true)
+}
+
+// ParseCheckedFrame is ParseFrame without the checksum: for bytes that ParseFrame or ReadFrame
+// accepted before and that stayed in memory since. It still checks the header and the length.
+func ParseCheckedFrame(b []byte, maxPayload int) (Frame, int, error) {
+	return parseFrame(b, maxPayload, false)
+}
+
+func parseFrame(b []byte, maxPayload int, verify bool) (Frame, int, error) {
 	if maxPayload <= 0 {
 		maxPayload = DefaultMaxPayload
 	}
@@ -114,8 +124,10 @@ func ParseFrame(b []byte, maxPayload int) (Frame, int, error) {
 		return Frame{}, 0, fmt.Errorf("truncated %s frame: %d of %d bytes", t, len(b), total)
 	}
 	raw := b[:total:total]
-	if err := checkSum(raw); err != nil {
-		return Frame{}, 0, err
+	if verify {
+		if err := checkSum(raw); err != nil {
+			return Frame{}, 0, err
+		}
 	}
 	return Frame{Type: t, Payload: raw[HeaderSize : HeaderSize+n], Raw: raw}, total, nil
 }
