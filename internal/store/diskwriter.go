@@ -17,6 +17,13 @@ const pendingLimit = 64 << 20
 // regionShift groups leaves into regions of 64 (8 MiB) to find quickly what a writer touched.
 const regionShift = 6
 
+// flushBehind: a partial leaf that ends this far before the offset a write reaches is flushed by
+// that write, without waiting for the commit. Writes come in disk order, give or take what the
+// writers have in flight (a few frames of 1 MiB), so such a leaf rarely gets another block; if it
+// does, the block is merged into the flushed leaf as into any other. A delta of scattered blocks
+// is all partial leaves: flushed only at commit, the point's whole upload would wait for its end.
+const flushBehind = 8 << 20
+
 // prefetchWindow is how many base leaves are loaded at once for sequential writes.
 const prefetchWindow = 256
 
@@ -40,6 +47,7 @@ type DiskWriter struct {
 	regions  map[int64]struct{} // leaf index >> regionShift of every leaf in leaves
 	windows  map[int64]*sync.Once
 	pendingB atomic.Int64
+	partial  []int64 // leaves that got buffered blocks, in the order they got them
 }
 
 // leafState is what the writer knows of one leaf it touched.
@@ -98,8 +106,17 @@ func (dw *DiskWriter) blocksIn(li int64) int {
 }
 
 // WriteAt writes p at byte offset off. It is safe to call concurrently; concurrent writes to the
-// same bytes land in some order.
-func (dw *DiskWriter) WriteAt(p []byte, off int64) (int, error) {
+// same bytes land in some order. p may change during the call (a mapped live disk): what is
+// stored is a copy, and its fingerprints are those of the copy.
+func (dw *DiskWriter) WriteAt(p []byte, off int64) (int, error) { return dw.writeAt(p, off, false) }
+
+// WriteOwnedAt is WriteAt for a p that nothing changes until the call returns (a private copy,
+// such as the process server's frames): blocks are hashed and stored straight from p.
+func (dw *DiskWriter) WriteOwnedAt(p []byte, off int64) (int, error) {
+	return dw.writeAt(p, off, true)
+}
+
+func (dw *DiskWriter) writeAt(p []byte, off int64, owned bool) (int, error) {
 	if err := dw.w.open(); err != nil {
 		return 0, err
 	}
@@ -116,7 +133,7 @@ func (dw *DiskWriter) WriteAt(p []byte, off int64) (int, error) {
 		take := int(min(int64(len(p)-n), leafStart+leafLen-pos))
 		var err error
 		if pos == leafStart && int64(take) == leafLen {
-			err = dw.writeLeaf(li, p[n:n+take])
+			err = dw.writeLeaf(li, p[n:n+take], owned)
 		} else {
 			err = dw.writePartial(li, int(pos-leafStart), p[n:n+take])
 		}
@@ -125,11 +142,34 @@ func (dw *DiskWriter) WriteAt(p []byte, off int64) (int, error) {
 		}
 		n += take
 	}
-	return n, nil
+	return n, dw.flushBefore(off - flushBehind)
 }
 
-// writeLeaf replaces a whole leaf.
-func (dw *DiskWriter) writeLeaf(li int64, p []byte) error {
+// flushBefore flushes the buffered partial leaves that end at or before byte offset end, oldest
+// first.
+func (dw *DiskWriter) flushBefore(end int64) error {
+	lb := dw.g.leafBytes()
+	for {
+		dw.mu.Lock()
+		if len(dw.partial) == 0 || (dw.partial[0]+1)*lb > end {
+			dw.mu.Unlock()
+			return nil
+		}
+		li := dw.partial[0]
+		dw.partial = dw.partial[1:]
+		ls := dw.leaves[li]
+		dw.mu.Unlock()
+		ls.mu.Lock()
+		err := dw.flushPending(li, ls)
+		ls.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// writeLeaf replaces a whole leaf; owned as for WriteOwnedAt.
+func (dw *DiskWriter) writeLeaf(li int64, p []byte, owned bool) error {
 	ls := dw.state(li)
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -143,7 +183,10 @@ func (dw *DiskWriter) writeLeaf(li int64, p []byte) error {
 		blocks[i] = b
 	}
 	dw.dropPending(ls)
-	return dw.flushLeaf(li, ls, &blocks)
+	if !owned {
+		p = nil
+	}
+	return dw.flushLeaf(li, ls, &blocks, p)
 }
 
 // writePartial buffers blocks of a leaf that is not written whole.
@@ -153,6 +196,9 @@ func (dw *DiskWriter) writePartial(li int64, at int, p []byte) error {
 	defer ls.mu.Unlock()
 	if ls.pending == nil {
 		ls.pending = new([maxLeafBlocks][]byte)
+		dw.mu.Lock()
+		dw.partial = append(dw.partial, li)
+		dw.mu.Unlock()
 	}
 	for len(p) > 0 {
 		bi, bo := at/BlockSize, at%BlockSize
@@ -191,7 +237,7 @@ func (dw *DiskWriter) flushPending(li int64, ls *leafState) error {
 	}
 	blocks := ls.pending
 	dw.dropPending(ls)
-	return dw.flushLeaf(li, ls, blocks)
+	return dw.flushLeaf(li, ls, blocks, nil)
 }
 
 // flushAll writes every buffered block, leaves in disk order spread over one goroutine per CPU:

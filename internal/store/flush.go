@@ -13,9 +13,11 @@ func fingerprintOf(b []byte) fingerprint {
 	return fingerprint(h)
 }
 
-// flushLeaf merges blocks (nil entries: unchanged) into the leaf and stores what changed.
-// Caller holds ls.mu.
-func (dw *DiskWriter) flushLeaf(li int64, ls *leafState, blocks *[maxLeafBlocks][]byte) error {
+// flushLeaf merges blocks (nil entries: unchanged) into the leaf and stores what changed. owned,
+// when not nil, is the whole leaf's data that blocks slice, private to the caller: runs of
+// changed blocks are stored from it as they are, without the copy and second fingerprint that
+// guard against a source changing under us. Caller holds ls.mu.
+func (dw *DiskWriter) flushLeaf(li int64, ls *leafState, blocks *[maxLeafBlocks][]byte, owned []byte) error {
 	cur, err := dw.currentLeaf(li, ls)
 	if err != nil {
 		return fmt.Errorf("leaf %d: %w", li, err)
@@ -63,14 +65,22 @@ func (dw *DiskWriter) flushLeaf(li int64, ls *leafState, blocks *[maxLeafBlocks]
 		// changes under us (a mapped live disk) must not make a blob differ from its ID or its
 		// fingerprints.
 		j := i
-		run = run[:0]
 		for j < dw.g.leafBlocks && changed&(1<<uint(j)) != 0 {
-			run = append(run, blocks[j]...)
-			nl.fp[j] = fingerprintOf(run[len(run)-BlockSize:])
 			j++
 		}
-		id := dw.w.r.keys.Hash(run)
-		if _, err := dw.w.p.add(id, DataBlob, run); err != nil {
+		var data []byte
+		if (j)*BlockSize <= len(owned) {
+			data = owned[i*BlockSize : j*BlockSize] // fingerprinted above, from this very memory
+		} else {
+			run = run[:0]
+			for k := i; k < j; k++ {
+				run = append(run, blocks[k]...)
+				nl.fp[k] = fingerprintOf(run[len(run)-BlockSize:])
+			}
+			data = run
+		}
+		id := dw.w.r.keys.Hash(data)
+		if _, err := dw.w.p.add(id, DataBlob, data); err != nil {
 			*bp = run[:0]
 			return err
 		}

@@ -65,8 +65,9 @@ func (p *packer) add(id ID, typ BlobType, plain []byte) (bool, error) {
 	if p.has(id) {
 		return false, nil
 	}
-	// Tree nodes are mostly hashes and do not compress; data that looks random is not tried.
-	compress := typ == DataBlob && compressible(plain)
+	// Tree nodes are mostly hashes and do not compress; data that looks random is not tried with
+	// zstd. S2 gives up on such data by itself, about as fast as the estimate would.
+	compress := typ == DataBlob && (Compression(p.r.codec.comp.Load()) == CompressS2 || compressible(plain))
 	// Compressed outside the lock into a reused buffer, then sealed straight into the pack (a
 	// fresh slice per blob made the garbage collector a large share of a writer's CPU).
 	bp, payload := p.r.codec.payload(plain, compress)
