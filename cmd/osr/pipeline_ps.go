@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -24,6 +25,9 @@ func (a *app) processServerCommand() *cobra.Command {
 		Short: "Accept agents on the data path (default :9443) and serve health on health_listen",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(processserver.MemoryLimit)
+			}
 			// A process server installed under a configuration server runs as it says
 			// (pipeline_managed.go).
 			if managed, err := a.serveProcessServerManaged(cmd.Context(), configFile, logLevel); managed {

@@ -107,7 +107,7 @@ func (a *applier) work() {
 		var err error
 		if !failed {
 			if j.data != nil {
-				if _, err = j.dw.WriteAt(j.data, j.off); err == nil && a.progress != nil {
+				if _, err = j.dw.WriteOwnedAt(j.data, j.off); err == nil && a.progress != nil {
 					a.progress(j.n)
 				}
 			} else {

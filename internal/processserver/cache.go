@@ -26,13 +26,14 @@ type cache struct {
 	dir      string
 	maxBytes int64
 	used     atomic.Int64 // bytes in point files
+	mem      *chunkPool   // memory arriving points keep for their uploads
 }
 
-func openCache(dir string, maxBytes int64) (*cache, error) {
+func openCache(dir string, maxBytes, memBytes int64) (*cache, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "machines"), 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	return &cache{dir: dir, maxBytes: maxBytes}, nil
+	return &cache{dir: dir, maxBytes: maxBytes, mem: newChunkPool(memBytes)}, nil
 }
 
 func (c *cache) machineDir(machine string) string { return filepath.Join(c.dir, "machines", machine) }

@@ -52,6 +52,11 @@ type CacheConfig struct {
 	// BacklogBytes: reading stops while more than this is waiting for upload (default: no limit
 	// beyond free space).
 	BacklogBytes int64 `yaml:"backlog_bytes"`
+	// MemoryBytes: received data is kept in memory, up to this much across all arriving points
+	// beyond 2 MiB each, until its upload has read it, so that uploads do not read the cache back
+	// from disk (default 320 MiB: an upload lags its point's arrival by about one partial point of
+	// an initial replication, 256 MiB; what does not fit is read from the cache file).
+	MemoryBytes int64 `yaml:"memory_bytes"`
 }
 
 // StoreConfig locates the replica store, as `osr store` does.
@@ -127,10 +132,13 @@ func (c *Config) Check() error {
 	if c.Cache.SyncBytes <= 0 {
 		c.Cache.SyncBytes = DefaultSyncBytes
 	}
+	if c.Cache.MemoryBytes == 0 {
+		c.Cache.MemoryBytes = DefaultMemoryBytes
+	}
 	if c.Cache.Dir == "" {
 		return errors.New("cache.dir is required")
 	}
-	if c.Cache.MaxBytes < 0 || c.Cache.BacklogBytes < 0 {
+	if c.Cache.MaxBytes < 0 || c.Cache.BacklogBytes < 0 || c.Cache.MemoryBytes < 0 {
 		return errors.New("cache sizes must not be negative")
 	}
 	if c.Store.Compression == "" {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ type Health struct {
 	Problems         []string        `json:"problems,omitempty"`
 	Reading          bool            `json:"reading"` // false while agents are held back
 	HoldReason       string          `json:"hold_reason,omitempty"`
-	CPUPercent       float64         `json:"cpu_percent"` // of one core, since the previous /health
+	CPUPercent       float64         `json:"cpu_percent"` // of all the machine's CPUs (0–100), over the last second or more
 	RSSBytes         int64           `json:"rss_bytes"`
 	CacheFreePercent float64         `json:"cache_free_percent"`
 	CacheBytes       int64           `json:"cache_bytes"`      // the budget, or the file system's size (catchup.go)
@@ -139,22 +140,45 @@ func (s *Server) ServeHealth(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// cpuMeter turns process CPU time into a percentage between calls.
+// cpuMeter turns process CPU time into a share of the machine's CPUs between calls.
 type cpuMeter struct {
 	mu      sync.Mutex
 	lastCPU time.Duration
 	lastAt  time.Time
+	last    float64
+	cpus    int // 0: runtime.NumCPU()
 }
 
+// cpuMinWindow is the shortest interval a CPU figure is measured over: the kernel counts process
+// CPU time in ticks (10 ms), so two health calls a few ms apart (a heartbeat asked for while a
+// periodic one runs) read as many times a core.
+const cpuMinWindow = time.Second
+
+// percent returns the process's CPU use since the previous measurement as a percentage of all the
+// machine's CPUs, between 0 and 100. Within cpuMinWindow of the previous measurement it returns
+// that one's figure again.
 func (c *cpuMeter) percent(now time.Time) float64 {
-	used := processCPU()
+	return c.measure(now, processCPU())
+}
+
+func (c *cpuMeter) measure(now time.Time, used time.Duration) float64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	defer func() { c.lastCPU, c.lastAt = used, now }()
-	if c.lastAt.IsZero() || !now.After(c.lastAt) {
-		return 0
+	if c.lastAt.IsZero() || now.Before(c.lastAt) {
+		c.lastCPU, c.lastAt = used, now
+		return c.last
 	}
-	return 100 * float64(used-c.lastCPU) / float64(now.Sub(c.lastAt))
+	if now.Sub(c.lastAt) < cpuMinWindow {
+		return c.last
+	}
+	cpus := c.cpus
+	if cpus <= 0 {
+		cpus = runtime.NumCPU()
+	}
+	p := 100 * float64(used-c.lastCPU) / float64(now.Sub(c.lastAt)) / float64(cpus)
+	c.last = min(max(p, 0), 100)
+	c.lastCPU, c.lastAt = used, now
+	return c.last
 }
 
 // processCPU is user+system time of this process, from /proc/self/stat.

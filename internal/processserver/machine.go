@@ -30,8 +30,10 @@ type qpoint struct {
 	durable   atomic.Bool
 	dropped   atomic.Bool
 	size      atomic.Int64
-	ready     chan struct{} // closed once durable or dropped
-	readyOnce sync.Once
+	// fromMemory and fromFile count what the newest upload read from memory and from the file.
+	fromMemory, fromFile atomic.Int64
+	ready                chan struct{} // closed once durable or dropped
+	readyOnce            sync.Once
 }
 
 func newQpoint(dir string, seq, base uint64, sp *spool) *qpoint {
@@ -241,7 +243,7 @@ func (m *machine) committedPoint(q *qpoint, pt *store.Point, took time.Duration)
 	m.s.cache.used.Add(-q.size.Load())
 	m.s.gate.recheck()
 	m.s.log.Info("committed point", "machine", m.name, "seq", q.seq, "point", pt.ID, "bytes", q.size.Load(),
-		"took", took.Round(time.Millisecond))
+		"took", took.Round(time.Millisecond), "read_from_memory", q.fromMemory.Load(), "read_from_file", q.fromFile.Load())
 	if sess != nil {
 		sess.post(wire.Committed{Seq: q.seq, Point: pt.ID, Time: pt.Committed})
 	}

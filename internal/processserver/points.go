@@ -36,7 +36,7 @@ func (ss *session) begin(f wire.Frame) error {
 		return &sessionError{wire.ErrCodeInternal, err}
 	}
 	q := newQpoint(dir, bp.Seq, bp.Base, nil)
-	sp, err := createSpool(q.partPath())
+	sp, err := createSpool(q.partPath(), ss.s.cache.mem)
 	if err != nil {
 		return &sessionError{wire.ErrCodeInternal, fmt.Errorf("cache: %w", err)}
 	}

@@ -14,8 +14,9 @@ import (
 // errCorruptCache marks a cache file that cannot be trusted: its point is dropped, not retried.
 var errCorruptCache = errors.New("corrupt cache file")
 
-// frameReader reads the frames of a point's cache file, re-verifying every checksum. It follows a
-// spool that is still being written (sp non-nil) or reads a complete file.
+// frameReader reads the frames of a point's cache file. It follows a spool that is still being
+// written (sp non-nil) or reads a complete file. What it reads from the file is checked again,
+// every checksum; what it gets from the spool's memory is what the session checked on arrival.
 type frameReader struct {
 	f       *os.File
 	path    string
@@ -25,11 +26,17 @@ type frameReader struct {
 	pos     int64 // file offset of the first byte not yet in pending
 	abuf    []byte
 	pending []byte
-	start   int // pending[start:] is unparsed
+	start   int   // pending[start:] is unparsed
+	fileEnd int64 // end of the newest read from the file: later bytes came from memory
+	// Trusted says that the frame next returned last came from the spool's memory: its checksum
+	// and fingerprints were verified when it arrived, and the bytes have not left memory since.
+	Trusted bool
+	// FromMemory and FromFile count the bytes read each way.
+	FromMemory, FromFile int64
 }
 
 func openFrameReader(path string, sp *spool) (*frameReader, error) {
-	r := &frameReader{path: path, sp: sp}
+	r := &frameReader{path: path}
 	f, err := directio.OpenFile(path, os.O_RDONLY, 0)
 	if err == nil {
 		r.f, r.direct = f, true
@@ -48,11 +55,20 @@ func openFrameReader(path string, sp *spool) (*frameReader, error) {
 			return nil, err
 		}
 		r.size = fi.Size()
+	} else {
+		r.sp = sp
+		sp.attach()
 	}
 	return r, nil
 }
 
-func (r *frameReader) Close() error { return r.f.Close() }
+func (r *frameReader) Close() error {
+	if r.sp != nil {
+		r.sp.detach()
+		r.sp = nil
+	}
+	return r.f.Close()
+}
 
 // next returns the next frame, io.EOF at the end of a complete file, or the spool's failure. The
 // frame aliases the reader's buffer until the next call.
@@ -66,9 +82,15 @@ func (r *frameReader) next() (wire.Frame, error) {
 			}
 			total := wire.HeaderSize + int(n) + wire.TrailerSize
 			if len(p) >= total {
-				f, _, err := wire.ParseFrame(p[:total], MaxFrameBytes)
+				at := r.pos - int64(len(p))
+				r.Trusted = at >= r.fileEnd
+				parse := wire.ParseFrame
+				if r.Trusted {
+					parse = wire.ParseCheckedFrame
+				}
+				f, _, err := parse(p[:total], MaxFrameBytes)
 				if err != nil {
-					return wire.Frame{}, fmt.Errorf("%w %s at offset %d: %w", errCorruptCache, r.path, r.pos-int64(len(p)), err)
+					return wire.Frame{}, fmt.Errorf("%w %s at offset %d: %w", errCorruptCache, r.path, at, err)
 				}
 				r.start += total
 				return f, nil
@@ -104,6 +126,14 @@ func (r *frameReader) fill() error {
 		}
 		return io.EOF
 	}
+	if r.sp != nil {
+		var n int
+		if r.pending, n = r.sp.appendKept(r.pending, r.pos, limit); n > 0 {
+			r.pos += int64(n)
+			r.FromMemory += int64(n)
+			return nil
+		}
+	}
 	at := r.pos
 	if r.direct {
 		at &^= directio.Align - 1
@@ -121,6 +151,8 @@ func (r *frameReader) fill() error {
 		return fmt.Errorf("read cache file %s at %d: %w", r.path, at, err)
 	}
 	r.pending = append(r.pending, r.abuf[r.pos-at:want]...)
+	r.FromFile += at + want - r.pos
 	r.pos = at + want
+	r.fileEnd = r.pos
 	return nil
 }

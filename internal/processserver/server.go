@@ -69,7 +69,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	comp, _ := store.ParseCompression(cfg.Store.Compression) // checked by Check
 	deps.Repo.SetCompression(comp)
-	c, err := openCache(cfg.Cache.Dir, cfg.Cache.MaxBytes)
+	c, err := openCache(cfg.Cache.Dir, cfg.Cache.MaxBytes, cfg.Cache.MemoryBytes)
 	if err != nil {
 		return nil, err
 	}

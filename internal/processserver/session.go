@@ -59,7 +59,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		log.Debug("tcp options", "err", err)
 	}
 	nc.SetDeadline(s.clock.Now().Add(HandshakeTimeout))
-	tc := tls.Server(nc, s.tlsConf)
+	tc := tls.Server(wire.NewStreamConn(nc), s.tlsConf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		log.Warn("refused connection", "err", err)
 		s.met.refused.WithLabelValues("tls").Inc()

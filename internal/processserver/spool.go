@@ -3,6 +3,7 @@ package processserver
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"syscall"
@@ -20,25 +21,39 @@ const spoolBuffers = 2
 
 // spool is a point's cache file being appended to. Where the file system allows it, it writes
 // whole aligned 1 MiB chunks with O_DIRECT (the page cache costs this kind of machine seconds of CPU
-// per GiB); a sync writes the partial tail padded to a block, and the next write rewrites that block.
-// The writes are made by a goroutine of the spool's, in order, while the caller fills the next
-// chunk. Readers only read below Readable(), which is always data the spool wrote.
+// per GiB); Sync makes the chunks written so far durable, and Finish writes the partial tail padded
+// to a block, fsyncs and cuts the file to its size. The writes are made by a goroutine of the
+// spool's, in order, while the caller fills the next chunk. Readers only read below what
+// waitReadable reports, which is always data the spool wrote.
+//
+// A written chunk stays in memory for the point's reader (the upload) until the reader has passed
+// it, so that an upload that keeps up never reads the cache file back: it costs a disk read per
+// byte, and on a disk that is busy with the writes the upload waited for it. The chunks beyond the
+// spool's own spoolBuffers come from the cache's shared pool (cache.memory_bytes); when the pool is
+// spent, the appender takes back its oldest kept chunk, and the reader reads that part from the
+// file. Only written bytes are kept, so what a reader gets from memory is what the file holds.
 type spool struct {
 	path   string
 	f      *os.File
 	direct bool
-	buf    []byte // the chunk being filled, from file offset base; aligned
+	pool   *chunkPool // nil: no chunks beyond spoolBuffers
+	buf    []byte     // the chunk being filled, from file offset base; aligned
 	n      int
 	base   int64 // file offset of buf[0]; a multiple of directio.Align when direct
 
-	free   chan []byte    // chunk buffers not in use
 	ops    chan spoolOp   // to the writer, in order
 	writer sync.WaitGroup // the writer goroutine
-	nbufs  int            // buffers made so far
 
 	mu       sync.Mutex
 	cond     *sync.Cond
-	readable int64 // bytes readers may read
+	free     [][]byte    // chunk buffers not in use
+	kept     []keptChunk // written chunks kept for readers, in file order
+	nbufs    int         // own buffers made so far (at most spoolBuffers)
+	extra    int         // buffers of the pool this spool holds
+	readers  int         // readers attached now
+	detached bool        // a reader was attached and none is now: keep nothing
+	retired  bool        // closed with no reader: the pool's buffers are given back
+	readable int64       // bytes readers may read
 	unsynced int64
 	done     bool  // finished (complete and durable) or failed
 	failed   error // Fail's error, for readers
@@ -46,20 +61,30 @@ type spool struct {
 	closed   bool
 }
 
-// spoolOp is one thing the writer does: write buf[:w] at off (readable becomes end after it;
-// full gives buf back), or fsync, or tell done when every earlier op is done.
+// keptChunk is a written chunk still in memory: the file's bytes [off, off+n) are buf[:n].
+type keptChunk struct {
+	off int64
+	n   int
+	buf []byte
+}
+
+// spoolOp is one thing the writer does: write buf[:w] at off (readable becomes end after it; a
+// chunk that is full, or the tail written by Finish, is then kept for readers), or fsync, or tell
+// done when every earlier op is done.
 type spoolOp struct {
 	buf   []byte
 	w     int
 	off   int64
 	end   int64
 	full  bool
+	tail  bool
 	fsync bool
 	done  chan error
 }
 
-func createSpool(path string) (*spool, error) {
-	s := &spool{path: path, free: make(chan []byte, spoolBuffers), ops: make(chan spoolOp, spoolBuffers+2)}
+// createSpool creates the file at path. pool may be nil.
+func createSpool(path string, pool *chunkPool) (*spool, error) {
+	s := &spool{path: path, pool: pool, ops: make(chan spoolOp, spoolBuffers+2)}
 	s.cond = sync.NewCond(&s.mu)
 	f, err := directio.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
@@ -71,32 +96,122 @@ func createSpool(path string) (*spool, error) {
 		}
 		s.f = f
 	}
-	s.buf = s.newBuf()
+	s.mu.Lock()
+	s.buf = s.nextBufLocked()
+	s.mu.Unlock()
 	s.writer.Add(1)
 	go s.write()
 	return s, nil
 }
 
-func (s *spool) newBuf() []byte {
-	s.nbufs++
-	if s.direct {
-		return directio.AlignedBuffer(spoolChunk)
+// nextBufLocked returns a chunk buffer for the appender: a free one; else a new one while the
+// spool has fewer than spoolBuffers of its own (a point that trickles in holds one); else one of
+// the pool; else the oldest kept chunk; else it waits for the writer to finish one. Caller holds
+// s.mu.
+func (s *spool) nextBufLocked() []byte {
+	for {
+		if k := len(s.free); k > 0 {
+			b := s.free[k-1]
+			s.free = s.free[:k-1]
+			return b
+		}
+		if s.nbufs < spoolBuffers {
+			s.nbufs++
+			return directio.AlignedBuffer(spoolChunk)
+		}
+		if b := s.pool.get(); b != nil {
+			s.extra++
+			return b
+		}
+		if len(s.kept) > 0 {
+			b := s.kept[0].buf
+			s.kept = s.kept[1:]
+			return b
+		}
+		s.cond.Wait()
 	}
-	return make([]byte, spoolChunk)
 }
 
-// nextBuf returns a free chunk buffer, making one while fewer than spoolBuffers exist (a point
-// that trickles in holds one), else waiting for the writer to give one back.
-func (s *spool) nextBuf() []byte {
-	select {
-	case b := <-s.free:
-		return b
-	default:
+// releaseLocked gives a buffer that nothing uses any more back: one of the pool's to the pool,
+// one of the spool's own to its free list. Caller holds s.mu.
+func (s *spool) releaseLocked(b []byte) {
+	if s.extra > 0 && s.pool.owns(b) {
+		s.extra--
+		s.pool.put(b)
+		return
 	}
-	if s.nbufs < spoolBuffers {
-		return s.newBuf()
+	s.free = append(s.free, b)
+	s.cond.Broadcast()
+}
+
+// dropKeptLocked releases the kept chunks that end at or before off (math.MaxInt64: all of them).
+// Caller holds s.mu.
+func (s *spool) dropKeptLocked(off int64) {
+	i := 0
+	for i < len(s.kept) && s.kept[i].off+int64(s.kept[i].n) <= off {
+		s.releaseLocked(s.kept[i].buf)
+		s.kept[i] = keptChunk{}
+		i++
 	}
-	return <-s.free
+	s.kept = s.kept[i:]
+}
+
+// attach registers a reader: chunks are kept for it.
+func (s *spool) attach() {
+	s.mu.Lock()
+	s.readers++
+	s.detached = false
+	s.mu.Unlock()
+}
+
+// detach unregisters a reader. With no reader left, the kept chunks are released (a reader that
+// comes later reads the file), and a closed spool gives the pool's buffers back.
+func (s *spool) detach() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readers--
+	if s.readers > 0 {
+		return
+	}
+	s.detached = true
+	s.dropKeptLocked(math.MaxInt64)
+	if s.closed {
+		s.retireLocked()
+	}
+}
+
+// retireLocked gives every buffer of the pool back once the spool is closed and unread. Caller
+// holds s.mu.
+func (s *spool) retireLocked() {
+	if s.retired {
+		return
+	}
+	s.retired = true
+	s.dropKeptLocked(math.MaxInt64)
+	if s.buf != nil {
+		s.releaseLocked(s.buf)
+	}
+	s.buf = nil
+	s.free = nil // the spool's own buffers go to the collector
+}
+
+// appendKept appends to dst the bytes of the file from off up to limit that are still in memory
+// (one kept chunk's worth at most) and returns dst and how many bytes it appended: 0 when the
+// chunk holding off is no longer kept. Chunks wholly below off are released: the reader has them.
+func (s *spool) appendKept(dst []byte, off, limit int64) ([]byte, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropKeptLocked(off)
+	if len(s.kept) == 0 || s.kept[0].off > off {
+		return dst, 0
+	}
+	c := s.kept[0]
+	end := min(c.off+int64(c.n), limit)
+	if end <= off {
+		return dst, 0
+	}
+	dst = append(dst, c.buf[off-c.off:end-c.off]...)
+	return dst, int(end - off)
 }
 
 // write is the writer goroutine: it runs the ops in order until ops is closed.
@@ -128,12 +243,16 @@ func (s *spool) write() {
 		}
 		if err == nil && op.buf != nil && op.end > s.readable {
 			s.readable = op.end
-			s.cond.Broadcast()
 		}
+		switch {
+		case !op.full && !op.tail: // not a chunk of the file (every write is a full chunk or Finish's tail)
+		case err == nil && !s.detached && !s.retired:
+			s.kept = append(s.kept, keptChunk{off: op.off, n: int(op.end - op.off), buf: op.buf})
+		default:
+			s.releaseLocked(op.buf)
+		}
+		s.cond.Broadcast()
 		s.mu.Unlock()
-		if op.full {
-			s.free <- op.buf
-		}
 		if op.done != nil {
 			op.done <- err
 		}
@@ -162,7 +281,9 @@ func (s *spool) Append(b []byte) (int64, error) {
 			end := s.base + int64(s.n)
 			s.ops <- spoolOp{buf: s.buf, w: s.n, off: s.base, end: end, full: true}
 			s.base, s.n = end, 0
-			s.buf = s.nextBuf()
+			s.mu.Lock()
+			s.buf = s.nextBufLocked()
+			s.mu.Unlock()
 		}
 	}
 	s.mu.Lock()
@@ -202,7 +323,8 @@ func (s *spool) Finish() error {
 		clear(s.buf[s.n:w])
 	}
 	size := s.base + int64(s.n)
-	s.ops <- spoolOp{buf: s.buf, w: w, off: s.base, end: size}
+	s.ops <- spoolOp{buf: s.buf, w: w, off: s.base, end: size, tail: true}
+	s.buf = nil // kept for readers by the writer; nothing is appended after Finish
 	s.ops <- spoolOp{fsync: true}
 	if err := s.wait(); err != nil {
 		return err
@@ -255,6 +377,11 @@ func (s *spool) Close() error {
 	if !closed {
 		close(s.ops)
 		s.writer.Wait()
+		s.mu.Lock()
+		if s.readers == 0 {
+			s.retireLocked()
+		}
+		s.mu.Unlock()
 	}
 	return s.f.Close()
 }

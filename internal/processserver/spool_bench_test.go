@@ -28,7 +28,7 @@ func BenchmarkSpoolAppend(b *testing.B) {
 	b.SetBytes(int64(len(frame)) * perFile)
 	var cpu time.Duration
 	for i := 0; i < b.N; i++ {
-		sp, err := createSpool(filepath.Join(dir, "x.part"))
+		sp, err := createSpool(filepath.Join(dir, "x.part"), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

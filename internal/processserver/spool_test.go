@@ -24,7 +24,7 @@ func TestSpoolAppendsInOrder(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "1.part")
-			sp, err := createSpool(p)
+			sp, err := createSpool(p, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +74,7 @@ func TestSpoolAppendsInOrder(t *testing.T) {
 // after it becomes readable.
 func TestSpoolWriteError(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "2.part")
-	sp, err := createSpool(p)
+	sp, err := createSpool(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

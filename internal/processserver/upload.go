@@ -25,7 +25,11 @@ func (s *Server) uploadPoint(ctx context.Context, m *machine, q *qpoint) (*store
 		}
 		return nil, fmt.Errorf("%w: %w", errCorruptCache, err)
 	}
-	defer r.Close()
+	defer func() {
+		q.fromMemory.Store(r.FromMemory)
+		q.fromFile.Store(r.FromFile)
+		r.Close()
+	}()
 	var pc pointCheck
 	f, err := r.next()
 	if err != nil {
@@ -71,7 +75,11 @@ func (s *Server) uploadPoint(ctx context.Context, m *machine, q *qpoint) (*store
 		if err != nil {
 			return nil, err
 		}
-		if err := pc.add(f); err != nil {
+		add := pc.add
+		if r.Trusted {
+			add = pc.addChecked
+		}
+		if err := add(f); err != nil {
 			return nil, fmt.Errorf("%w of seq %d: %w", errCorruptCache, q.seq, err)
 		}
 		switch f.Type {
