@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,18 +126,43 @@ func (a *app) mobilityCommands() []*cobra.Command {
 	}
 	verify.Flags().BoolVar(&verifyJSON, "json", false, "print JSON")
 
+	var captureWait, captureJSON bool
+	var captureTimeout time.Duration
 	capture := &cobra.Command{
 		Use:   "capture",
 		Short: "Ask the running service to take a point now",
-		Args:  cobra.NoArgs,
+		Long: "Asks the running mobility service to take a recovery point now instead of at its next interval.\n" +
+			"With --wait it returns once a point that holds every write finished before the command is\n" +
+			"committed in the vault storage, and prints it.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
 			if err != nil {
 				return err
 			}
-			return mobility.RequestCapture(cmd.Context(), cfg.StateDir)
+			if !captureWait {
+				return mobility.RequestCapture(cmd.Context(), cfg.StateDir)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), captureTimeout)
+			defer cancel()
+			res, err := mobility.CaptureWait(ctx, cfg.StateDir)
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("no point was committed within %s", captureTimeout)
+			}
+			if err != nil {
+				return err
+			}
+			if captureJSON {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "point %s committed: seq %d, %s-consistent, captured %s\n",
+				res.PointID, res.Seq, res.Kind, res.CaptureTime.UTC().Format(time.RFC3339Nano))
+			return nil
 		},
 	}
+	capture.Flags().BoolVar(&captureWait, "wait", false, "wait until the point is committed")
+	capture.Flags().DurationVar(&captureTimeout, "timeout", 10*time.Minute, "with --wait, how long to wait")
+	capture.Flags().BoolVar(&captureJSON, "json", false, "with --wait, print the point as JSON")
 	a.asWindowsService(serve) // the service manager starts serve on Windows (mobility_windows.go)
 	cmd.AddCommand(serve, status, verify, capture, a.mobilityInstallCommand(), a.mobilityServiceCommand())
 	cmd.AddCommand(a.mobilityDeployCommands()...) // push, uninstall, repo, fetch, deploy (discovery_push.go)

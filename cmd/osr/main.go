@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -39,10 +40,17 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	if tr := os.Getenv("OSR_TRACE"); tr != "" { // an execution trace, for performance work
+		f, err := os.Create(tr)
+		if err == nil && trace.Start(f) == nil {
+			defer trace.Stop()
+		}
+	}
 	root := a.rootCommand()
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "osr:", err)
 		pprof.StopCPUProfile()
+		trace.Stop()
 		os.Exit(exitCode(err))
 	}
 }

@@ -91,6 +91,7 @@ type Agent struct {
 	readBuf      []byte // the comparisons' two read buffers (one comparison runs at a time)
 	verifyReq    chan chan verifyReply
 	triggerCh    chan struct{}
+	commits      commitNotice      // complete points committed, for CaptureAndWait
 	finalReq     chan finalSyncReq // planned failover's final syncs (finalsync.go)
 }
 

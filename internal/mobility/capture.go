@@ -77,6 +77,10 @@ func (a *Agent) initialComplete() bool {
 
 // capture takes a complete point of every disk (docs/pipeline.md, "Capture under a brief freeze").
 func (a *Agent) capture(ctx context.Context, s *session, kind wire.Kind) error {
+	select { // a capture asked for before this one began is this one
+	case <-a.triggerCh:
+	default:
+	}
 	cands, err := a.candidates(ctx)
 	if err != nil || cands == nil {
 		return err

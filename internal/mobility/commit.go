@@ -67,6 +67,7 @@ func (a *Agent) committed(pts []*point, pointID string, at time.Time) {
 	} else {
 		a.saveDeferred.Store(true)
 	}
+	a.noteCommitted(pts, pointID, at)
 	a.mon.event("committed", "info", "point committed", "seq", strconv.FormatUint(last.seq, 10), "point", pointID,
 		"kind", string(last.kind))
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/opensiterecovery/osr/internal/pki"
+	"github.com/opensiterecovery/osr/internal/wire"
 )
 
 // tlsDialer returns a dialer of TLS 1.3 with mutual authentication to the process server: the
@@ -27,8 +28,18 @@ func tlsDialer(cfg *Config) (func(ctx context.Context) (net.Conn, error), error)
 		name = host
 	}
 	tc := id.ClientConfig(name, pki.PeerCheck{Roles: []pki.Role{pki.RoleProcessServer}})
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 15 * time.Second}, Config: tc}
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 15 * time.Second}
 	return func(ctx context.Context) (net.Conn, error) {
-		return d.DialContext(ctx, "tcp", cfg.ProcessServer)
+		raw, err := d.DialContext(ctx, "tcp", cfg.ProcessServer)
+		if err != nil {
+			return nil, err
+		}
+		// TLS over a StreamConn: its records leave in large writes (wire.StreamConn).
+		c := tls.Client(wire.NewStreamConn(raw), tc)
+		if err := c.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return c, nil
 	}, nil
 }

@@ -15,7 +15,7 @@ import (
 
 // SocketPath is the unix socket where a running service answers status and verify requests:
 // GET /status (Status as JSON), POST /verify (VerifyResult as JSON), POST /capture (take a point
-// now). Only root (the socket is 0600 in a 0700 directory) can ask.
+// now; with ?wait=true, answer once it is committed, with a CaptureResult). Only root (the socket is 0600 in a 0700 directory) can ask.
 func SocketPath(stateDir string) string { return filepath.Join(stateDir, "mobility.sock") }
 
 func (a *Agent) serveSocket(ctx context.Context) (stop func(), err error) {
@@ -35,8 +35,19 @@ func (a *Agent) serveSocket(ctx context.Context) (stop func(), err error) {
 		writeJSON(w, http.StatusOK, a.Status())
 	})
 	mux.HandleFunc("POST /capture", func(w http.ResponseWriter, r *http.Request) {
-		a.Trigger()
-		writeJSON(w, http.StatusAccepted, map[string]string{"result": "capture requested"})
+		switch r.URL.Query().Get("wait") {
+		case "", "false":
+			a.Trigger()
+			writeJSON(w, http.StatusAccepted, map[string]string{"result": "capture requested"})
+		case "true":
+			res, err := a.CaptureAndWait(r.Context())
+			if err != nil {
+				return // the client went away
+			}
+			writeJSON(w, http.StatusOK, res)
+		default:
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "wait must be true or false"})
+		}
 	})
 	mux.HandleFunc("POST /verify", func(w http.ResponseWriter, r *http.Request) {
 		reply := make(chan verifyReply, 1)
@@ -132,4 +143,12 @@ func RequestVerify(ctx context.Context, stateDir string) (VerifyResult, error) {
 func RequestCapture(ctx context.Context, stateDir string) error {
 	var v map[string]string
 	return socketCall(ctx, stateDir, http.MethodPost, "/capture", 10*time.Second, &v)
+}
+
+// CaptureWait asks the running service to take a point now and waits, until ctx ends, for it to
+// be committed.
+func CaptureWait(ctx context.Context, stateDir string) (CaptureResult, error) {
+	var v CaptureResult
+	err := socketCall(ctx, stateDir, http.MethodPost, "/capture?wait=true", 0, &v)
+	return v, err
 }
