@@ -100,7 +100,11 @@ func checkExt4(t *testing.T, raw, manifest string, at time.Time, slack time.Dura
 		t.Fatalf("losetup -r %s: %v: %s", raw, err, out)
 	}
 	dev := strings.TrimSpace(string(out))
-	defer exec.Command("losetup", "-d", dev).Run()
+	defer func() {
+		if err := proctest.DetachLoop(dev); err != nil {
+			t.Error(err)
+		}
+	}()
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
@@ -109,8 +113,8 @@ func checkExt4(t *testing.T, raw, manifest string, at time.Time, slack time.Dura
 		t.Fatalf("mount -o ro %s (%s): %v: %s", dev, raw, err, out)
 	}
 	defer func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		if err := proctest.Unmount(mnt); err != nil {
+			t.Error(err)
 		}
 	}()
 	verify := func(at time.Time, slack time.Duration) (string, int) {

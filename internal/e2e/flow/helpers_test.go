@@ -115,7 +115,11 @@ func ext4Loop(t *testing.T, sizeMiB int, mkfsArgs ...string) (dev, mnt string) {
 		t.Fatalf("losetup: %v: %s", err, out)
 	}
 	dev = strings.TrimSpace(string(out))
-	t.Cleanup(func() { _ = exec.Command("losetup", "-d", dev).Run() })
+	t.Cleanup(func() {
+		if err := proctest.DetachLoop(dev); err != nil {
+			t.Error(err)
+		}
+	})
 	if out, err := exec.Command("mkfs.ext4", append(append([]string{"-q", "-F"}, mkfsArgs...), dev)...).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v: %s", err, out)
 	}
@@ -127,8 +131,8 @@ func ext4Loop(t *testing.T, sizeMiB int, mkfsArgs ...string) (dev, mnt string) {
 		t.Fatalf("mount: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		if err := proctest.Unmount(mnt); err != nil {
+			t.Error(err)
 		}
 	})
 	return dev, mnt
@@ -156,6 +160,10 @@ func loopDevice(t *testing.T, img string) string {
 		t.Fatalf("losetup %s: %v: %s", img, err, out)
 	}
 	dev := strings.TrimSpace(string(out))
-	t.Cleanup(func() { _ = exec.Command("losetup", "-d", dev).Run() })
+	t.Cleanup(func() {
+		if err := proctest.DetachLoop(dev); err != nil {
+			t.Error(err)
+		}
+	})
 	return dev
 }

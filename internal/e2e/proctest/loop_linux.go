@@ -1,0 +1,107 @@
+//go:build linux
+
+package proctest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// settle bounds how long DetachLoop and Unmount wait for the kernel (and udev's probes) to let go.
+const settle = 15 * time.Second
+
+// DetachLoop detaches loop device dev and waits until the kernel has released its backing file:
+// losetup -d only marks a device that something (a udev probe) still holds open, and the file
+// system holding the backing file stays busy until the release.
+func DetachLoop(dev string) error {
+	out, err := exec.Command("losetup", "-d", dev).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "No such device") {
+		return fmt.Errorf("losetup -d %s: %v: %s", dev, err, out)
+	}
+	backing := filepath.Join("/sys/block", filepath.Base(dev), "loop", "backing_file")
+	deadline := time.Now().Add(settle)
+	for {
+		if _, err := os.Stat(backing); os.IsNotExist(err) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("loop device %s still holds its backing file %v after losetup -d", dev, settle)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Unmount unmounts mnt. A busy mount is retried until settle has passed, detaching on each try the
+// loop devices whose backing files lie under mnt; the final error names what still holds it.
+func Unmount(mnt string) error {
+	deadline := time.Now().Add(settle)
+	for {
+		out, err := exec.Command("umount", mnt).CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(string(out), "busy") || time.Now().After(deadline) {
+			return fmt.Errorf("umount %s: %v: %s\n%s", mnt, err, strings.TrimSpace(string(out)), Holders(mnt))
+		}
+		for _, dev := range loopsUnder(mnt) {
+			_ = DetachLoop(dev)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// loopsUnder lists the loop devices whose backing file lies under dir.
+func loopsUnder(dir string) []string {
+	paths, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	var devs []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(strings.TrimSpace(string(b)), dir+"/") {
+			devs = append(devs, "/dev/"+filepath.Base(filepath.Dir(filepath.Dir(p))))
+		}
+	}
+	return devs
+}
+
+// Holders says what keeps dir busy: loop devices backed by files under it, and processes whose
+// working directory, root or open files lie under it.
+func Holders(dir string) string {
+	var lines []string
+	for _, dev := range loopsUnder(dir) {
+		b, _ := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "loop", "backing_file"))
+		lines = append(lines, fmt.Sprintf("loop device %s backed by %s", dev, strings.TrimSpace(string(b))))
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		var held []string
+		for _, link := range []string{"cwd", "root"} {
+			if t, err := os.Readlink(filepath.Join(p, link)); err == nil && under(t, dir) {
+				held = append(held, link+" "+t)
+			}
+		}
+		fds, _ := filepath.Glob(filepath.Join(p, "fd", "*"))
+		for _, fd := range fds {
+			if t, err := os.Readlink(fd); err == nil && under(t, dir) {
+				held = append(held, "fd "+filepath.Base(fd)+" "+t)
+			}
+		}
+		if len(held) > 0 {
+			cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+			lines = append(lines, fmt.Sprintf("process %s (%s): %s", filepath.Base(p),
+				strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")), strings.Join(held, ", ")))
+		}
+	}
+	if len(lines) == 0 {
+		return "no loop device or process found holding " + dir
+	}
+	return "held by:\n  " + strings.Join(lines, "\n  ")
+}
+
+func under(path, dir string) bool { return path == dir || strings.HasPrefix(path, dir+"/") }
