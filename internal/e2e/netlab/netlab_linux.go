@@ -81,8 +81,15 @@ func (l *Lab) Host(name string) *Host {
 }
 
 // Argv returns argv run inside the host's namespace.
-func (h *Host) Argv(argv ...string) []string {
-	return append([]string{"ip", "netns", "exec", h.NS}, argv...)
+func (h *Host) Argv(argv ...string) []string { return InNamespace(h.NS, argv...) }
+
+// InNamespace returns argv run in network namespace ns, and in no other namespace. It is not
+// `ip netns exec`: that one also gives the process a mount namespace of its own, a copy of every
+// mount at that instant which this machine does not propagate (its root is private). The copy
+// held file systems that tests running at the same time unmounted, and through them their loop
+// devices and the files behind those, as long as the process lived.
+func InNamespace(ns string, argv ...string) []string {
+	return append([]string{"nsenter", "--net=/run/netns/" + ns, "--"}, argv...)
 }
 
 // Cut drops every packet to and from the host (a pulled cable: no RST, no ICMP).
@@ -99,7 +106,7 @@ func (h *Host) Loss(pct int) {
 
 // Heal removes Cut and Loss.
 func (h *Host) Heal() {
-	_ = exec.Command("ip", "netns", "exec", h.NS, "nft", "delete", "table", "inet", "osrfault").Run()
+	_ = exec.Command("nsenter", "--net=/run/netns/"+h.NS, "--", "nft", "delete", "table", "inet", "osrfault").Run()
 }
 
 func (h *Host) rules(verdict string) {
@@ -110,7 +117,7 @@ func (h *Host) rules(verdict string) {
 	chain out { type filter hook output priority 0; policy accept; oifname "lo" accept; %s; }
 }
 `, verdict, verdict)
-	cmd := exec.Command("ip", "netns", "exec", h.NS, "nft", "-f", "-")
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+h.NS, "--", "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rs)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		h.lab.t.Fatalf("netlab: nft in %s: %v: %s", h.NS, err, out)
@@ -122,13 +129,13 @@ func (h *Host) Rate(kbit int) {
 	h.lab.t.Helper()
 	rate := strconv.Itoa(kbit) + "kbit"
 	burst := strconv.Itoa(max(kbit/8, 16)) + "kb" // about 1 s worth at low rates, 16 KiB at least
-	h.lab.must("ip", "netns", "exec", h.NS, "tc", "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", rate, "burst", burst, "latency", "400ms")
+	h.lab.must(append(InNamespace(h.NS, "tc"), "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", rate, "burst", burst, "latency", "400ms")...)
 	h.lab.must("tc", "qdisc", "replace", "dev", h.veth, "root", "tbf", "rate", rate, "burst", burst, "latency", "400ms")
 }
 
 // Unrate removes the cap of Rate.
 func (h *Host) Unrate() {
-	_ = exec.Command("ip", "netns", "exec", h.NS, "tc", "qdisc", "del", "dev", "eth0", "root").Run()
+	_ = exec.Command("nsenter", "--net=/run/netns/"+h.NS, "--", "tc", "qdisc", "del", "dev", "eth0", "root").Run()
 	_ = exec.Command("tc", "qdisc", "del", "dev", h.veth, "root").Run()
 }
 

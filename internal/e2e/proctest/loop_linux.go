@@ -29,7 +29,7 @@ func DetachLoop(dev string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("loop device %s still holds its backing file %v after losetup -d", dev, settle)
+			return fmt.Errorf("loop device %s still holds its backing file %v after losetup -d; %s", dev, settle, mountedIn(dev))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -102,6 +102,37 @@ func Holders(dir string) string {
 		return "no loop device or process found holding " + dir
 	}
 	return "held by:\n  " + strings.Join(lines, "\n  ")
+}
+
+// mountedIn names, one process for each mount namespace, where dev is still mounted: a mount
+// namespace copied while dev was mounted keeps it open after the umount in this one.
+func mountedIn(dev string) string {
+	b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "dev"))
+	if err != nil {
+		return "its number is unknown: " + err.Error()
+	}
+	num := " " + strings.TrimSpace(string(b)) + " "
+	seen := map[string]bool{}
+	var lines []string
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		ns, err := os.Readlink(filepath.Join(p, "ns", "mnt"))
+		if err != nil || seen[ns] {
+			continue
+		}
+		info, err := os.ReadFile(filepath.Join(p, "mountinfo"))
+		if err != nil || !strings.Contains(string(info), num) {
+			continue
+		}
+		seen[ns] = true
+		cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+		lines = append(lines, fmt.Sprintf("mounted in %s of process %s (%s)", ns, filepath.Base(p),
+			strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))))
+	}
+	if len(lines) == 0 {
+		return "it is mounted in no mount namespace (an open file descriptor holds it)"
+	}
+	return strings.Join(lines, "; ")
 }
 
 func under(path, dir string) bool { return path == dir || strings.HasPrefix(path, dir+"/") }

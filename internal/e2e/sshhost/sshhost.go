@@ -126,7 +126,8 @@ LogLevel ERROR
 	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", h.Name, sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	argv := h.inNamespace(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	cmd := exec.Command(argv[0], argv[1:]...)
 	logf, _ := os.Create(filepath.Join(dir, "sshd.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -20,3 +20,6 @@ func (h *Host) destroy(t testing.TB, veth string) {
 func allocate(t testing.TB) (int, func()) {
 	return netlab.FreeSubnet(t, 231, "osh%dh", "osr-sshhost.lock")
 }
+
+// inNamespace returns argv run in the host's network namespace only (netlab.InNamespace).
+func (h *Host) inNamespace(argv ...string) []string { return netlab.InNamespace(h.Name, argv...) }
