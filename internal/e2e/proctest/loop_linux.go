@@ -29,7 +29,7 @@ func DetachLoop(dev string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("loop device %s still holds its backing file %v after losetup -d; %s", dev, settle, mountedIn(dev))
+			return fmt.Errorf("loop device %s still holds its backing file %v after losetup -d; %s", dev, settle, holdersOf(dev))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -104,9 +104,10 @@ func Holders(dir string) string {
 	return "held by:\n  " + strings.Join(lines, "\n  ")
 }
 
-// mountedIn names, one process for each mount namespace, where dev is still mounted: a mount
-// namespace copied while dev was mounted keeps it open after the umount in this one.
-func mountedIn(dev string) string {
+// holdersOf names what holds dev: the mount namespaces (one process of each) where it is still
+// mounted, since a mount namespace copied while dev was mounted keeps it after the umount in this
+// one, and the processes that have it open.
+func holdersOf(dev string) string {
 	b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "dev"))
 	if err != nil {
 		return "its number is unknown: " + err.Error()
@@ -129,8 +130,18 @@ func mountedIn(dev string) string {
 		lines = append(lines, fmt.Sprintf("mounted in %s of process %s (%s)", ns, filepath.Base(p),
 			strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))))
 	}
+	for _, p := range procs {
+		fds, _ := filepath.Glob(filepath.Join(p, "fd", "*"))
+		for _, fd := range fds {
+			if t, err := os.Readlink(fd); err == nil && t == dev {
+				cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+				lines = append(lines, fmt.Sprintf("open as fd %s of process %s (%s)", filepath.Base(fd), filepath.Base(p),
+					strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))))
+			}
+		}
+	}
 	if len(lines) == 0 {
-		return "it is mounted in no mount namespace (an open file descriptor holds it)"
+		return "no mount and no process holds it"
 	}
 	return strings.Join(lines, "; ")
 }
