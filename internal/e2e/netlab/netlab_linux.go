@@ -92,6 +92,9 @@ func InNamespace(ns string, argv ...string) []string {
 	return append([]string{"nsenter", "--net=/run/netns/" + ns, "--"}, argv...)
 }
 
+// run runs argv and ignores how it ends (a cleanup of what may not be there).
+func run(argv []string) { _ = exec.Command(argv[0], argv[1:]...).Run() }
+
 // Cut drops every packet to and from the host (a pulled cable: no RST, no ICMP).
 func (h *Host) Cut() { h.rules("drop") }
 
@@ -106,7 +109,7 @@ func (h *Host) Loss(pct int) {
 
 // Heal removes Cut and Loss.
 func (h *Host) Heal() {
-	_ = exec.Command("nsenter", "--net=/run/netns/"+h.NS, "--", "nft", "delete", "table", "inet", "osrfault").Run()
+	run(InNamespace(h.NS, "nft", "delete", "table", "inet", "osrfault"))
 }
 
 func (h *Host) rules(verdict string) {
@@ -117,7 +120,8 @@ func (h *Host) rules(verdict string) {
 	chain out { type filter hook output priority 0; policy accept; oifname "lo" accept; %s; }
 }
 `, verdict, verdict)
-	cmd := exec.Command("nsenter", "--net=/run/netns/"+h.NS, "--", "nft", "-f", "-")
+	argv := InNamespace(h.NS, "nft", "-f", "-")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin = strings.NewReader(rs)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		h.lab.t.Fatalf("netlab: nft in %s: %v: %s", h.NS, err, out)
@@ -135,7 +139,7 @@ func (h *Host) Rate(kbit int) {
 
 // Unrate removes the cap of Rate.
 func (h *Host) Unrate() {
-	_ = exec.Command("nsenter", "--net=/run/netns/"+h.NS, "--", "tc", "qdisc", "del", "dev", "eth0", "root").Run()
+	run(InNamespace(h.NS, "tc", "qdisc", "del", "dev", "eth0", "root"))
 	_ = exec.Command("tc", "qdisc", "del", "dev", h.veth, "root").Run()
 }
 

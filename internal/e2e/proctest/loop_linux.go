@@ -15,8 +15,9 @@ import (
 const settle = 15 * time.Second
 
 // DetachLoop detaches loop device dev and waits until the kernel has released its backing file:
-// losetup -d only marks a device that something (a udev probe) still holds open, and the file
-// system holding the backing file stays busy until the release.
+// losetup -d only marks a device that something still holds (a process, a udev probe, a mount
+// namespace that kept a copy of its mount), and the file system holding the backing file stays
+// busy until the release.
 func DetachLoop(dev string) error {
 	out, err := exec.Command("losetup", "-d", dev).CombinedOutput()
 	if err != nil && !strings.Contains(string(out), "No such device") {
@@ -93,9 +94,7 @@ func Holders(dir string) string {
 			}
 		}
 		if len(held) > 0 {
-			cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
-			lines = append(lines, fmt.Sprintf("process %s (%s): %s", filepath.Base(p),
-				strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")), strings.Join(held, ", ")))
+			lines = append(lines, fmt.Sprintf("process %s (%s): %s", filepath.Base(p), cmdline(p), strings.Join(held, ", ")))
 		}
 	}
 	if len(lines) == 0 {
@@ -126,17 +125,13 @@ func holdersOf(dev string) string {
 			continue
 		}
 		seen[ns] = true
-		cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
-		lines = append(lines, fmt.Sprintf("mounted in %s of process %s (%s)", ns, filepath.Base(p),
-			strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))))
+		lines = append(lines, fmt.Sprintf("mounted in %s of process %s (%s)", ns, filepath.Base(p), cmdline(p)))
 	}
 	for _, p := range procs {
 		fds, _ := filepath.Glob(filepath.Join(p, "fd", "*"))
 		for _, fd := range fds {
 			if t, err := os.Readlink(fd); err == nil && t == dev {
-				cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
-				lines = append(lines, fmt.Sprintf("open as fd %s of process %s (%s)", filepath.Base(fd), filepath.Base(p),
-					strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))))
+				lines = append(lines, fmt.Sprintf("open as fd %s of process %s (%s)", filepath.Base(fd), filepath.Base(p), cmdline(p)))
 			}
 		}
 	}
@@ -144,6 +139,12 @@ func holdersOf(dev string) string {
 		return "no mount and no process holds it"
 	}
 	return strings.Join(lines, "; ")
+}
+
+// cmdline is the command line of process directory p (/proc/PID), arguments separated by spaces.
+func cmdline(p string) string {
+	b, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
 }
 
 func under(path, dir string) bool { return path == dir || strings.HasPrefix(path, dir+"/") }
