@@ -36,8 +36,9 @@ func DetachLoop(dev string) error {
 	}
 }
 
-// Unmount unmounts mnt. A busy mount is retried until settle has passed, detaching on each try the
-// loop devices whose backing files lie under mnt; the final error names what still holds it.
+// Unmount unmounts mnt. A busy mount is retried until settle has passed, detaching (losetup -d) on
+// each try the loop devices whose backing files lie under mnt; the final error names what still
+// holds it.
 func Unmount(mnt string) error {
 	deadline := time.Now().Add(settle)
 	for {
@@ -46,10 +47,10 @@ func Unmount(mnt string) error {
 			return nil
 		}
 		if !strings.Contains(string(out), "busy") || time.Now().After(deadline) {
-			return fmt.Errorf("umount %s: %v: %s\n%s", mnt, err, strings.TrimSpace(string(out)), Holders(mnt))
+			return fmt.Errorf("umount %s: %v: %s\n%s", mnt, err, strings.TrimSpace(string(out)), holders(mnt))
 		}
 		for _, dev := range loopsUnder(mnt) {
-			_ = DetachLoop(dev)
+			_ = exec.Command("losetup", "-d", dev).Run() // the next try sees whether it let go
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -64,16 +65,16 @@ func loopsUnder(dir string) []string {
 		if err != nil {
 			continue
 		}
-		if strings.HasPrefix(strings.TrimSpace(string(b)), dir+"/") {
+		if under(strings.TrimSuffix(strings.TrimSpace(string(b)), " (deleted)"), dir) {
 			devs = append(devs, "/dev/"+filepath.Base(filepath.Dir(filepath.Dir(p))))
 		}
 	}
 	return devs
 }
 
-// Holders says what keeps dir busy: loop devices backed by files under it, and processes whose
+// holders says what keeps dir busy: loop devices backed by files under it, and processes whose
 // working directory, root or open files lie under it.
-func Holders(dir string) string {
+func holders(dir string) string {
 	var lines []string
 	for _, dev := range loopsUnder(dir) {
 		b, _ := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "loop", "backing_file"))
@@ -87,12 +88,7 @@ func Holders(dir string) string {
 				held = append(held, link+" "+t)
 			}
 		}
-		fds, _ := filepath.Glob(filepath.Join(p, "fd", "*"))
-		for _, fd := range fds {
-			if t, err := os.Readlink(fd); err == nil && under(t, dir) {
-				held = append(held, "fd "+filepath.Base(fd)+" "+t)
-			}
-		}
+		held = append(held, openFiles(p, func(t string) bool { return under(t, dir) })...)
 		if len(held) > 0 {
 			lines = append(lines, fmt.Sprintf("process %s (%s): %s", filepath.Base(p), cmdline(p), strings.Join(held, ", ")))
 		}
@@ -128,17 +124,27 @@ func holdersOf(dev string) string {
 		lines = append(lines, fmt.Sprintf("mounted in %s of process %s (%s)", ns, filepath.Base(p), cmdline(p)))
 	}
 	for _, p := range procs {
-		fds, _ := filepath.Glob(filepath.Join(p, "fd", "*"))
-		for _, fd := range fds {
-			if t, err := os.Readlink(fd); err == nil && t == dev {
-				lines = append(lines, fmt.Sprintf("open as fd %s of process %s (%s)", filepath.Base(fd), filepath.Base(p), cmdline(p)))
-			}
+		if fds := openFiles(p, func(t string) bool { return t == dev }); len(fds) > 0 {
+			lines = append(lines, fmt.Sprintf("open by process %s (%s): %s", filepath.Base(p), cmdline(p), strings.Join(fds, ", ")))
 		}
 	}
 	if len(lines) == 0 {
 		return "no mount and no process holds it"
 	}
 	return strings.Join(lines, "; ")
+}
+
+// openFiles lists, as "fd N PATH", the open files of process directory p (/proc/PID) whose
+// paths match.
+func openFiles(p string, match func(path string) bool) []string {
+	var held []string
+	fds, _ := filepath.Glob(filepath.Join(p, "fd", "*"))
+	for _, fd := range fds {
+		if t, err := os.Readlink(fd); err == nil && match(t) {
+			held = append(held, "fd "+filepath.Base(fd)+" "+t)
+		}
+	}
+	return held
 }
 
 // cmdline is the command line of process directory p (/proc/PID), arguments separated by spaces.
